@@ -1,0 +1,68 @@
+"""What an algorithm hands to the training loop, and the pieces every algorithm shares.
+
+An algorithm is a function ``build(algo_cfg, model_cfg, info, device, total_frames) -> AlgorithmParts``
+registered under its name in :data:`marl_torchrl.registry.ALGORITHMS`. It builds networks, the acting
+policy, the loss and one optimiser per loss term; it runs nothing. The loop runs the parts.
+
+>>> import torch
+>>> opt = make_optimizer("adam", torch.nn.Linear(2, 2).parameters(), lr=1e-3)
+>>> type(opt).__name__
+'Adam'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import torch
+from tensordict.nn import TensorDictModuleBase
+from torchrl.envs.transforms import Transform
+from torchrl.objectives import LossModule
+
+from marl_torchrl.objectives.targets import TargetUpdater
+from marl_torchrl.registry import ConfigError
+
+_OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+
+
+def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float, **kwargs):
+    """Adam or RMSprop (PyMARL's RMSprop uses alpha=0.99, eps=1e-5) over trainable parameters."""
+    if name not in _OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer '{name}'; known: {', '.join(sorted(_OPTIMIZERS))}")
+    if not lr > 0:
+        raise ConfigError(f"lr must be > 0, got {lr}")
+    params = [p for p in params if p.requires_grad]
+    if name == "rmsprop":
+        kwargs = {"alpha": 0.99, "eps": 1e-5, **kwargs}
+    return _OPTIMIZERS[name](params, lr=lr, **kwargs)
+
+
+@dataclass
+class AlgorithmParts:
+    """Everything the loop needs from an algorithm.
+
+    Attributes:
+        policy: the acting policy (exploration included), a TensorDictModule reading the env's face.
+            Under ``ExplorationType.DETERMINISTIC`` it acts greedily from the agent networks alone.
+        loss: a torchrl ``LossModule`` whose output holds one or more ``loss*`` terms.
+        optimizers: loss term name -> optimiser of the parameters that term trains.
+        target_updater: called once after every gradient step.
+        grad_clip: max gradient norm per optimiser (None = no clipping).
+        exploration_step: called with the number of frames collected, to anneal exploration.
+        env_transforms: transforms the policy needs on the env (e.g. the hidden-state primer).
+        modules: named modules whose state goes into checkpoints (besides loss and optimisers).
+    """
+
+    policy: TensorDictModuleBase
+    loss: LossModule
+    optimizers: dict[str, torch.optim.Optimizer]
+    target_updater: TargetUpdater
+    grad_clip: float | None = None
+    exploration_step: Callable[[int], None] = lambda frames: None
+    env_transforms: list[Transform] = field(default_factory=list)
+    modules: dict[str, torch.nn.Module] = field(default_factory=dict)
+
+    def exploration_value(self) -> float | None:
+        """Current epsilon (or noise scale), for logging; None when the policy has none."""
+        m = self.modules.get("exploration")
+        return float(m.eps) if m is not None and hasattr(m, "eps") else None

@@ -1,0 +1,28 @@
+"""Tensordict key names, in one place.
+
+Every component reads and writes these names; losses let users rename them with ``set_keys``.
+
+>>> from marl_torchrl import keys
+>>> keys.OBS
+('agents', 'observation')
+"""
+GROUP = "agents"
+
+OBS = (GROUP, "observation")
+ACTION = (GROUP, "action")
+ACTION_MASK = (GROUP, "action_mask")
+AGENT_REWARD = (GROUP, "reward")
+ACTION_VALUE = (GROUP, "action_value")
+CHOSEN_ACTION_VALUE = (GROUP, "chosen_action_value")
+HIDDEN = (GROUP, "rnn_hidden")
+
+STATE = "state"
+REWARD = "reward"
+DONE = "done"
+TERMINATED = "terminated"
+TRUNCATED = "truncated"
+IS_INIT = "is_init"
+STEP_COUNT = "step_count"
+EPISODE_REWARD = "episode_reward"
+# Sequence-replay keys (see marl_torchrl.data): a step is valid (not padding) where MASK is True.
+MASK = "mask"

@@ -1,0 +1,152 @@
+"""Shared agent networks: one set of parameters for every agent, MLP or GRU.
+
+The network maps each agent's observation (plus, optionally, a one-hot agent id) to an output vector
+(Q-values, logits, actions...). It has two entry points that share the same weights and kernels:
+
+- ``forward(obs, hidden)``: one step for acting, ``obs`` ``[*B, A, F]``, ``hidden`` ``[*B, A, H]``;
+- ``unroll(obs, h0)``: a whole sequence for training, ``obs`` ``[N, T, A, F]``, ``h0`` ``[N, A, H]``,
+  run as one ``nn.GRU`` call over time (no Python loop over steps).
+
+Both use the same ``nn.GRU`` module, so stepping T times and unrolling T steps give the same values:
+this is the recurrent contract the losses rely on.
+
+>>> import torch
+>>> net = SharedAgentNet(obs_dim=5, n_agents=3, out_dim=4, hidden_dim=16, rnn=True)
+>>> q, h = net(torch.randn(8, 3, 5))            # first step: hidden starts at zero
+>>> q.shape, h.shape
+(torch.Size([8, 3, 4]), torch.Size([8, 3, 16]))
+>>> q_seq, h_last = net.unroll(torch.randn(8, 10, 3, 5), torch.zeros(8, 3, 16))
+>>> q_seq.shape
+torch.Size([8, 10, 3, 4])
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from marl_torchrl.registry import ConfigError
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in _ACTIVATIONS:
+        raise ConfigError(f"unknown activation '{name}'; known: {', '.join(sorted(_ACTIVATIONS))}")
+    return _ACTIVATIONS[name]()
+
+
+class SharedAgentNet(nn.Module):
+    """One network shared by all agents: ``[in -> H] -> (GRU | MLP layers) -> [H -> out]``.
+
+    Args:
+        obs_dim: per-agent input features F.
+        n_agents: number of agents A (only used for the one-hot id).
+        out_dim: output features per agent (e.g. number of actions).
+        hidden_dim: width H of every hidden layer and of the GRU state.
+        rnn: a GRU after the first layer (PyMARL's RNN agent) if True, else an MLP.
+        layers: number of hidden layers of the MLP (``rnn=False``); the GRU agent has one input layer.
+        agent_id: append a one-hot agent id to each agent's input.
+        layer_norm: LayerNorm after each hidden linear layer.
+        activation: ``relu``, ``tanh``, ``elu`` or ``gelu``.
+        orthogonal_init: orthogonal weights (gain sqrt(2) on hidden layers, ``out_gain`` on the head).
+        out_gain: gain of the output layer's orthogonal init.
+
+    >>> net = SharedAgentNet(obs_dim=4, n_agents=2, out_dim=3, rnn=False, layers=2, agent_id=True)
+    >>> net(torch.zeros(7, 2, 4))[0].shape
+    torch.Size([7, 2, 3])
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_agents: int,
+        out_dim: int,
+        *,
+        hidden_dim: int = 64,
+        rnn: bool = True,
+        layers: int = 2,
+        agent_id: bool = True,
+        layer_norm: bool = False,
+        activation: str = "relu",
+        orthogonal_init: bool = True,
+        out_gain: float = 1.0,
+    ):
+        super().__init__()
+        if hidden_dim < 1 or layers < 1:
+            raise ConfigError(f"hidden_dim and layers must be >= 1, got {hidden_dim} and {layers}")
+        self.obs_dim, self.n_agents, self.out_dim = obs_dim, n_agents, out_dim
+        self.hidden_dim, self.rnn, self.agent_id = hidden_dim, rnn, agent_id
+        in_dim = obs_dim + (n_agents if agent_id else 0)
+        n_mlp = 1 if rnn else layers
+        body: list[nn.Module] = []
+        for i in range(n_mlp):
+            body.append(nn.Linear(in_dim if i == 0 else hidden_dim, hidden_dim))
+            if layer_norm:
+                body.append(nn.LayerNorm(hidden_dim))
+            body.append(_activation(activation))
+        self.body = nn.Sequential(*body)
+        self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True) if rnn else None
+        self.head = nn.Linear(hidden_dim, out_dim)
+        if agent_id:
+            self.register_buffer("_eye", torch.eye(n_agents), persistent=False)
+        if orthogonal_init:
+            self._orthogonal_init(out_gain)
+
+    def _orthogonal_init(self, out_gain: float) -> None:
+        for m in self.body:
+            if isinstance(m, nn.Linear):
+                nn.init.orthogonal_(m.weight, gain=math.sqrt(2))
+                nn.init.zeros_(m.bias)
+        nn.init.orthogonal_(self.head.weight, gain=out_gain)
+        nn.init.zeros_(self.head.bias)
+        if self.gru is not None:
+            for name, p in self.gru.named_parameters():
+                if "weight" in name:
+                    nn.init.orthogonal_(p)
+                else:
+                    nn.init.zeros_(p)
+
+    def _inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        if obs.shape[-2:] != (self.n_agents, self.obs_dim):
+            raise ValueError(
+                f"agent network expects observations [..., {self.n_agents}, {self.obs_dim}], got {tuple(obs.shape)}"
+            )
+        if not self.agent_id:
+            return obs
+        return torch.cat([obs, self._eye.expand(*obs.shape[:-1], self.n_agents)], dim=-1)
+
+    def initial_hidden(self, *batch: int, device=None) -> torch.Tensor:
+        """Zero hidden state ``[*batch, A, H]`` (what every episode starts from)."""
+        return torch.zeros(*batch, self.n_agents, self.hidden_dim, device=device)
+
+    def forward(self, obs: torch.Tensor, hidden: torch.Tensor | None = None):
+        """One step: ``obs [*B, A, F]``, ``hidden [*B, A, H]`` (None = zeros) -> ``(out, next_hidden)``.
+
+        For an MLP network ``next_hidden`` is None.
+        """
+        x = self.body(self._inputs(obs))
+        if self.gru is None:
+            return self.head(x), None
+        lead = x.shape[:-1]
+        if hidden is None:
+            hidden = torch.zeros(*lead, self.hidden_dim, device=x.device, dtype=x.dtype)
+        y, h = self.gru(x.reshape(-1, 1, self.hidden_dim), hidden.reshape(1, -1, self.hidden_dim))
+        return self.head(y.reshape(*lead, self.hidden_dim)), h.reshape(*lead, self.hidden_dim)
+
+    def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None):
+        """A sequence: ``obs [N, T, A, F]``, ``h0 [N, A, H]`` -> ``(out [N, T, A, out], h_T [N, A, H])``.
+
+        The GRU runs over the whole time axis in one call; an MLP network just maps every step.
+        """
+        x = self.body(self._inputs(obs))
+        if self.gru is None:
+            return self.head(x), None
+        n, t, a, hd = x.shape
+        if h0 is None:
+            h0 = torch.zeros(n, a, hd, device=x.device, dtype=x.dtype)
+        seq = x.permute(0, 2, 1, 3).reshape(n * a, t, hd)  # time inside each (sequence, agent) row
+        y, h = self.gru(seq, h0.reshape(1, n * a, hd))
+        y = y.reshape(n, a, t, hd).permute(0, 2, 1, 3)
+        return self.head(y), h.reshape(n, a, hd)

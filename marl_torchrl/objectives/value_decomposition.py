@@ -1,0 +1,192 @@
+"""Value-decomposition Q-learning over sequences: IQL (no mixer), VDN, QMIX and any other Mixer.
+
+Read top to bottom, for a batch of ``B`` sequences of ``L`` transitions (``L + 1`` observation slots):
+
+1. the online agent network unrolls over all ``L + 1`` observations from the stored start state
+   (zero at an episode start); with ``burn_in`` steps, sequences that start mid-episode run their first
+   ``burn_in`` steps without gradient and those steps leave the loss;
+2. the target agent network unrolls over the same observations from the same start state;
+3. chosen Q-values ``Q_i(o_t, a_t)`` are mixed with the state into ``Q_tot`` (IQL keeps one value per
+   agent instead);
+4. next values: each agent's greedy next action among its available actions, taken from the online
+   network (double Q, default) or the target network, scored by the target network and target mixer;
+5. TD(lambda) or 1-step targets (:func:`~marl_torchrl.objectives.targets.lambda_returns`): truncated steps
+   bootstrap, terminated steps do not;
+6. the squared (or Huber) TD error, averaged over valid transitions only.
+
+>>> import torch
+>>> from marl_torchrl.modules.agents import SharedAgentNet
+>>> from torchrl.modules.models.multiagent import VDNMixer
+>>> net = SharedAgentNet(obs_dim=3, n_agents=2, out_dim=4, hidden_dim=8)
+>>> loss = ValueDecompositionLoss(net, VDNMixer(n_agents=2, device="cpu"), gamma=0.9)
+>>> from marl_torchrl.data.synthetic import random_sequences
+>>> out = loss(random_sequences(batch=5, seq_len=6, n_agents=2, obs_dim=3, n_actions=4, state_dim=6, hidden_dim=8))
+>>> sorted(out.keys())
+['agent_q_value', 'loss', 'q_value', 'target_value', 'td_error']
+>>> out["loss"].backward()
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tensordict import TensorDict, TensorDictBase
+from tensordict.utils import NestedKey
+from torch import nn
+from torchrl.objectives import LossModule
+
+from marl_torchrl import keys
+from marl_torchrl.objectives.targets import lambda_returns
+from marl_torchrl.registry import ConfigError
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy with ``requires_grad=False``, used as a target network."""
+    target = copy.deepcopy(module)
+    target.requires_grad_(False)
+    return target
+
+
+class ValueDecompositionLoss(LossModule):
+    """Sequence Q-learning loss with an optional mixer (None = IQL).
+
+    Args:
+        agent_net: a :class:`~marl_torchrl.modules.agents.SharedAgentNet` producing Q-values.
+        mixer: any torchrl ``Mixer`` (ours or torchrl's ``QMixer``/``VDNMixer``), or None for IQL.
+        gamma: discount.
+        td_lambda: 0 for 1-step targets, in (0, 1] for TD(lambda).
+        double_q: pick next actions with the online network (default) instead of the target one.
+        burn_in: steps without gradient at the start of sequences that begin mid-episode.
+        loss_function: ``"l2"`` or ``"smooth_l1"``.
+
+    Keys are renamable with ``set_keys`` (observation, state, action, action_mask, reward, terminated,
+    mask, is_init, hidden). The output holds ``loss`` and diagnostics (``td_error``, ``q_value``...).
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        observation: NestedKey = keys.OBS
+        state: NestedKey = keys.STATE
+        action: NestedKey = keys.ACTION
+        action_mask: NestedKey = keys.ACTION_MASK
+        reward: NestedKey = keys.REWARD
+        terminated: NestedKey = keys.TERMINATED
+        mask: NestedKey = keys.MASK
+        is_init: NestedKey = keys.IS_INIT
+        hidden: NestedKey = keys.HIDDEN
+
+    default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
+
+    def __init__(
+        self,
+        agent_net: nn.Module,
+        mixer: nn.Module | None = None,
+        *,
+        gamma: float = 0.99,
+        td_lambda: float = 0.0,
+        double_q: bool = True,
+        burn_in: int = 0,
+        loss_function: str = "l2",
+    ):
+        super().__init__()
+        if loss_function not in ("l2", "smooth_l1"):
+            raise ConfigError(f"unknown loss_function '{loss_function}'; known: l2, smooth_l1")
+        if not 0.0 < gamma <= 1.0:
+            raise ConfigError(f"gamma must be in (0, 1], got {gamma}")
+        if not 0.0 <= td_lambda <= 1.0:
+            raise ConfigError(f"td_lambda must be in [0, 1], got {td_lambda}")
+        self.agent_net = agent_net
+        self.mixer = mixer
+        self.agent_net_target = frozen_copy(agent_net)
+        self.mixer_target = frozen_copy(mixer) if mixer is not None else None
+        self.gamma, self.td_lambda, self.double_q = float(gamma), float(td_lambda), bool(double_q)
+        self.burn_in, self.loss_function = int(burn_in), loss_function
+
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        pass  # targets are computed here, not by a torchrl value estimator
+
+    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """``(online, target)`` pairs for a :class:`~marl_torchrl.objectives.targets.TargetUpdater`."""
+        pairs = [(self.agent_net, self.agent_net_target)]
+        if self.mixer is not None:
+            pairs.append((self.mixer, self.mixer_target))
+        return pairs
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _h0(self, td: TensorDictBase) -> torch.Tensor | None:
+        return td.get(self.tensor_keys.hidden, None) if getattr(self.agent_net, "rnn", False) else None
+
+    def _unroll_online(self, obs: torch.Tensor, h0) -> torch.Tensor:
+        """Online Q-values ``[B, L+1, A, n]``; burn-in steps of mid-episode sequences get no gradient."""
+        b = self.burn_in
+        if b == 0 or not getattr(self.agent_net, "rnn", False):
+            return self.agent_net.unroll(obs, h0)[0]
+        with torch.no_grad():
+            q_pre, h_b = self.agent_net.unroll(obs[:, :b], h0)
+        q_post, _ = self.agent_net.unroll(obs[:, b:], h_b)
+        return torch.cat([q_pre, q_post], dim=1)
+
+    def _mix(self, mixer, chosen: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+        """``[B, L, A, 1] -> [B, L, 1]`` through the mixer, or ``[B, L, A]`` for IQL."""
+        if mixer is None:
+            return chosen.squeeze(-1)
+        if getattr(mixer, "needs_state", True):
+            return mixer(chosen, state.contiguous())
+        return mixer(chosen)
+
+    def forward(self, td: TensorDictBase) -> TensorDictBase:
+        k = self.tensor_keys
+        obs = td.get(k.observation)  # [B, L+1, A, F]
+        action = td.get(k.action)[:, :-1].unsqueeze(-1)  # [B, L, A, 1]
+        reward = td.get(k.reward)[:, :-1].float()  # [B, L, 1]
+        terminated = td.get(k.terminated)[:, :-1].float()
+        valid = td.get(k.mask)[:, :-1].float()  # [B, L, 1]
+        state = td.get(k.state, None)
+        avail = td.get(k.action_mask, None)
+        h0 = self._h0(td)
+        is_init = td.get(k.is_init)[:, 0].reshape(-1)
+        if self.mixer is not None and getattr(self.mixer, "needs_state", True) and state is None:
+            raise KeyError(f"the mixer needs a state but the batch has no '{k.state}' entry")
+
+        q_all = self._unroll_online(obs, h0)  # [B, L+1, A, n]
+        with torch.no_grad():
+            q_all_target, _ = self.agent_net_target.unroll(obs, h0)
+        if self.burn_in and getattr(self.agent_net, "rnn", False):
+            # burn-in steps of sequences that continue an episode leave the loss
+            burn = torch.zeros_like(valid)
+            burn[:, : self.burn_in] = 1.0
+            valid = valid * (1.0 - burn * (~is_init).float().view(-1, 1, 1))
+
+        chosen = q_all[:, :-1].gather(-1, action)  # [B, L, A, 1]
+        q_taken = self._mix(self.mixer, chosen, None if state is None else state[:, :-1])
+
+        with torch.no_grad():
+            q_next_sel = q_all[:, 1:].detach() if self.double_q else q_all_target[:, 1:]
+            if avail is not None:
+                q_next_sel = q_next_sel.masked_fill(~avail[:, 1:].bool(), float("-inf"))
+            next_action = q_next_sel.argmax(dim=-1, keepdim=True)
+            next_chosen = q_all_target[:, 1:].gather(-1, next_action)
+            next_value = self._mix(self.mixer_target, next_chosen, None if state is None else state[:, 1:])
+            target = lambda_returns(reward, terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
+
+        err = q_taken - target
+        w = valid.expand_as(err)
+        n_valid = w.sum().clamp_min(1.0)
+        if self.loss_function == "l2":
+            per = err.pow(2)
+        else:
+            per = F.smooth_l1_loss(q_taken, target, reduction="none")
+        loss = (per * w).sum() / n_valid
+        return TensorDict(
+            {
+                "loss": loss,
+                "td_error": ((err.abs() * w).sum() / n_valid).detach(),
+                "q_value": ((q_taken * w).sum() / n_valid).detach(),
+                "agent_q_value": ((chosen.squeeze(-1) * valid).sum() / (valid.sum().clamp_min(1.0) * chosen.shape[-2])).detach(),
+                "target_value": ((target * w).sum() / n_valid).detach(),
+            },
+            batch_size=[],
+        )

@@ -1,0 +1,59 @@
+"""Name -> builder registries for algorithms, mixers and environment families.
+
+A registry maps a config name to a callable and turns an unknown name into a one-line error that
+lists the known ones, before anything is built.
+
+>>> from marl_torchrl.registry import Registry
+>>> colours = Registry("colour")
+>>> @colours.register("red")
+... def make_red():
+...     return (255, 0, 0)
+>>> colours.get("red")()
+(255, 0, 0)
+>>> colours.get("blue")
+Traceback (most recent call last):
+...
+marl_torchrl.registry.ConfigError: unknown colour 'blue'; known: red
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A bad configuration, reported in one line before any training starts."""
+
+
+class Registry(Generic[T]):
+    """A named table of builders; ``get`` fails with a :class:`ConfigError` on unknown names."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: Dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            if name in self._items:
+                raise ConfigError(f"{self.kind} '{name}' is registered twice")
+            self._items[name] = obj
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            raise ConfigError(f"unknown {self.kind} '{name}'; known: {', '.join(sorted(self._items))}")
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+
+ALGORITHMS: Registry = Registry("algorithm")
+MIXERS: Registry = Registry("mixer")
+ENV_FAMILIES: Registry = Registry("env family")

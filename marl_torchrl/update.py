@@ -1,0 +1,41 @@
+"""One gradient step of an algorithm's parts: loss -> backward -> clip -> optimisers -> target update.
+
+Each optimiser trains the parameters of its own loss term; its gradient norm is clipped on its own.
+
+>>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+>>> from marl_torchrl.envs import EnvSpecInfo
+>>> from marl_torchrl.data.synthetic import random_sequences
+>>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
+...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
+>>> parts = build_value_decomposition(dict(name="qmix", mixer="qmix", target_tau=0.01),
+...                                   dict(hidden_dim=8), info, "cpu", total_frames=100)
+>>> batch = random_sequences(batch=4, seq_len=5, n_agents=2, obs_dim=3, n_actions=4, state_dim=6, hidden_dim=8)
+>>> sorted(gradient_step(parts, batch))
+['agent_q_value', 'grads', 'loss', 'q_value', 'target_value', 'td_error']
+"""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+
+from marl_torchrl.algorithms.base import AlgorithmParts
+
+
+def gradient_step(parts: AlgorithmParts, batch: TensorDictBase) -> dict[str, float]:
+    """Apply one update; return the loss output's scalars (and the gradient norm) as floats."""
+    out = parts.loss(batch)
+    for opt in parts.optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    total = sum(out.get(term) for term in parts.optimizers)
+    total.backward()
+    grad_norms = []
+    for opt in parts.optimizers.values():
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        clip = parts.grad_clip if parts.grad_clip is not None else float("inf")
+        grad_norms.append(torch.nn.utils.clip_grad_norm_(params, clip))
+    for opt in parts.optimizers.values():
+        opt.step()
+    parts.target_updater.step()
+    logs = {k: v.item() for k, v in out.items() if v.numel() == 1}
+    logs["grads"] = torch.stack(grad_norms).sum().item()
+    return logs
