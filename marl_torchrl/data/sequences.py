@@ -49,6 +49,8 @@ class SequenceBuilder:
         obs_keys: keys present at the root and under ``"next"`` (each stored once); absent ones are
             skipped (e.g. ``action_mask`` for envs without masks).
         hidden_key: the policy's hidden state at the root of each step, or None (MLP agents).
+        extra_keys: further root keys to keep per step (e.g. the acting policy's ``action_value``,
+            to check the recurrent contract or to log).
 
     >>> SequenceBuilder(seq_len=8).seq_len
     8
@@ -65,6 +67,7 @@ class SequenceBuilder:
         done_key=keys.DONE,
         is_init_key=keys.IS_INIT,
         hidden_key=keys.HIDDEN,
+        extra_keys=(),
     ):
         if seq_len < 1:
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
@@ -73,6 +76,7 @@ class SequenceBuilder:
         self.action_key, self.reward_key = action_key, reward_key
         self.terminated_key, self.done_key = terminated_key, done_key
         self.is_init_key, self.hidden_key = is_init_key, hidden_key
+        self.extra_keys = tuple(extra_keys)
         self._buf: dict | None = None  # key -> [E, L + 1, ...] open sequences
         self._pos: torch.Tensor | None = None  # [E] transitions written so far
 
@@ -83,6 +87,8 @@ class SequenceBuilder:
         for k in (self.reward_key, self.terminated_key):
             step_keys[k] = batch.get(("next", *_tup(k)))
         step_keys[self.is_init_key] = batch.get(self.is_init_key)
+        for k in self.extra_keys:
+            step_keys[k] = batch.get(k)
         self._buf = {}
         for k in self._present:
             v = batch.get(k)
@@ -110,6 +116,7 @@ class SequenceBuilder:
             self.reward_key: batch.get(("next", *_tup(self.reward_key))),
             self.terminated_key: batch.get(("next", *_tup(self.terminated_key))),
             self.is_init_key: batch.get(self.is_init_key),
+            **{k: batch.get(k) for k in self.extra_keys},
         }
         done = batch.get(("next", *_tup(self.done_key))).reshape(e, t_len)
         hidden = batch.get(self.hidden_key) if self.hidden_key is not None else None

@@ -1,0 +1,203 @@
+"""The environment face: :func:`make_env` builds any family's env, :func:`describe` reads its shape.
+
+Every env has one agent group ``"agents"``: ``("agents", "observation")`` ``[E, A, F]``, root ``"state"``
+``[E, S]``, ``("agents", "action")`` (``Categorical(n)`` int64 ``[E, A]`` or ``Bounded`` float32
+``[E, A, d]``), ``("agents", "action_mask")`` ``[E, A, n]`` where the env has masks; ``("next", "reward")``
+``[E, 1]`` is the team reward; root ``done``/``terminated``/``truncated`` ``[E, 1]`` (a time limit is
+``truncated``). :func:`standard_face` adds the transforms every family shares: ``InitTracker``
+(``"is_init"``), ``StepCounter(max_steps)`` (``"step_count"``; sets ``truncated`` at ``max_steps``) and
+``RewardSum`` (``"episode_reward"``, the running team return).
+
+Config keys every family accepts: ``family``, ``task``, ``num_envs`` (default 1), ``max_steps`` (time
+limit or null), ``team_reward`` (``mean`` | ``sum``, default ``mean``), ``name`` (free text, ignored).
+Unknown keys raise :class:`~marl_torchrl.registry.ConfigError`.
+
+>>> env = make_env({"family": "matrix", "task": "one_step", "payoff": [[1, 0], [0, 1]]}, num_envs=2)
+>>> info = describe(env)
+>>> (info.n_agents, info.n_actions, info.obs_dim, info.state_dim, info.continuous)
+(2, 2, 1, 1, False)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional
+
+import torch
+from torchrl.data import Categorical, OneHot
+from torchrl.envs import Compose, EnvBase, InitTracker, RewardSum, StepCounter, TransformedEnv
+
+from marl_torchrl import keys
+from marl_torchrl.envs.transforms import TEAM_REWARD_MODES, AddTruncated, ObservationsAsState, TeamReward
+from marl_torchrl.registry import ENV_FAMILIES, ConfigError
+
+COMMON_KEYS = ("family", "task", "num_envs", "max_steps", "team_reward", "name")
+
+
+@dataclass
+class EnvSpecInfo:
+    """What a policy, a mixer and a replay buffer need to know about an env.
+
+    ``n_actions`` is None for continuous actions; ``action_low``/``action_high`` are ``[A, d]`` tensors
+    for continuous actions, else None; ``max_steps`` is the longest an episode can run (the time limit,
+    or a fixed-length game's own length), None when unbounded.
+
+    >>> EnvSpecInfo(2, 3, 6, 5, False, None, None, False, 10).n_agents
+    2
+    """
+
+    n_agents: int
+    obs_dim: int
+    state_dim: int
+    n_actions: Optional[int]
+    continuous: bool
+    action_low: Optional[torch.Tensor]
+    action_high: Optional[torch.Tensor]
+    has_action_mask: bool
+    max_steps: Optional[int]
+
+
+def to_plain_dict(cfg: Any) -> dict:
+    """A config (dict or OmegaConf ``DictConfig``) as a plain, resolved ``dict``.
+
+    >>> to_plain_dict({"family": "vmas"})
+    {'family': 'vmas'}
+    """
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"env config must be a mapping, got {type(cfg).__name__}")
+    return dict(cfg)
+
+
+def check_keys(cfg: Mapping, family: str, extra: Iterable[str] = ()) -> None:
+    """Raise a one-line :class:`ConfigError` on keys the family does not know, or bad common values.
+
+    >>> check_keys({"family": "matrix", "task": "x", "payof": 1}, "matrix", ["payoff"])
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown key(s) 'payof' for env family 'matrix'; known: family, max_steps, name, num_envs, payoff, task, team_reward
+    """
+    known = set(COMMON_KEYS) | set(extra)
+    unknown = [str(k) for k in cfg if k not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(repr(k) for k in unknown)} for env family '{family}'; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    if cfg.get("task") in (None, ""):
+        raise ConfigError(f"env family '{family}' needs a 'task'")
+    max_steps = cfg.get("max_steps")
+    if max_steps is not None and not _is_positive_int(max_steps):
+        raise ConfigError(f"max_steps must be a positive integer or null, got {max_steps!r}")
+    if cfg.get("team_reward", "mean") not in TEAM_REWARD_MODES:
+        raise ConfigError(f"team_reward must be one of {', '.join(TEAM_REWARD_MODES)}, got {cfg['team_reward']!r}")
+
+
+def _is_positive_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def standard_face(
+    env: EnvBase,
+    *,
+    max_steps: Optional[int] = None,
+    team_reward: Optional[str] = None,
+    state_from_obs: bool = False,
+) -> TransformedEnv:
+    """Wrap ``env`` in the transforms every family shares.
+
+    Args:
+        max_steps: time limit (``truncated``, never ``terminated``), or None for none.
+        team_reward: ``"mean"``/``"sum"`` to build the team reward from ``("agents", "reward")``; None
+            when the env already writes a root ``"reward"``.
+        state_from_obs: build root ``"state"`` from the concatenated observations.
+
+    >>> from marl_torchrl.envs.matrix import OneStepGame
+    >>> env = standard_face(OneStepGame(torch.eye(2), num_envs=3))
+    >>> sorted(k for k in env.reset().keys() if isinstance(k, str))
+    ['agents', 'done', 'episode_reward', 'is_init', 'state', 'step_count', 'terminated', 'truncated']
+    """
+    transforms = []
+    if team_reward is not None:
+        transforms.append(TeamReward(mode=team_reward))
+    if state_from_obs:
+        transforms.append(ObservationsAsState())
+    transforms.append(InitTracker())
+    transforms.append(StepCounter(max_steps=max_steps))
+    if max_steps is None and keys.TRUNCATED not in env.full_done_spec.keys():
+        transforms.append(AddTruncated())
+    transforms.append(RewardSum(in_keys=[keys.REWARD], out_keys=[keys.EPISODE_REWARD]))
+    return TransformedEnv(env, Compose(*transforms))
+
+
+def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: Optional[int] = None) -> TransformedEnv:
+    """Build the env a config describes, with the standard face, ``num_envs`` parallel copies on ``device``.
+
+    ``num_envs`` overrides ``cfg["num_envs"]`` when given; ``seed`` seeds the env when given.
+
+    >>> env = make_env({"family": "matrix", "task": "two_step", "num_envs": 4}, seed=0)
+    >>> env.batch_size, env.reset()["state"][0].tolist()
+    (torch.Size([4]), [1.0, 0.0, 0.0])
+    >>> make_env({"family": "nope", "task": "x"})
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown env family 'nope'; known: matrix, vmas
+    """
+    cfg = to_plain_dict(cfg)
+    if "family" not in cfg:
+        raise ConfigError("env config needs a 'family' (e.g. vmas, matrix)")
+    builder = ENV_FAMILIES.get(cfg["family"])
+    n = num_envs if num_envs is not None else cfg.get("num_envs", 1)
+    if not _is_positive_int(n):
+        raise ConfigError(f"num_envs must be a positive integer, got {n!r}")
+    env = builder(cfg, num_envs=n, device=torch.device(device))
+    if seed is not None:
+        env.set_seed(int(seed))
+    return env
+
+
+def describe(env: EnvBase) -> EnvSpecInfo:
+    """Read agents, sizes and action space off an env with the standard face.
+
+    >>> info = describe(make_env({"family": "matrix", "task": "two_step"}))
+    >>> (info.n_agents, info.obs_dim, info.state_dim, info.n_actions, info.max_steps)
+    (2, 3, 3, 2, 2)
+    """
+    obs_spec = env.full_observation_spec
+    obs = obs_spec[keys.OBS]
+    action = env.full_action_spec[keys.ACTION]
+    nb = len(env.batch_size)
+    n_agents = obs.shape[nb]
+    if isinstance(action, (Categorical, OneHot)):
+        n_actions, continuous, low, high = int(action.space.n), False, None, None
+    else:
+        index = (0,) * nb
+        n_actions, continuous = None, True
+        low, high = action.space.low[index].clone(), action.space.high[index].clone()
+    return EnvSpecInfo(
+        n_agents=int(n_agents),
+        obs_dim=int(obs.shape[-1]),
+        state_dim=int(obs_spec[keys.STATE].shape[-1]),
+        n_actions=n_actions,
+        continuous=continuous,
+        action_low=low,
+        action_high=high,
+        has_action_mask=keys.ACTION_MASK in obs_spec.keys(True),
+        max_steps=_max_steps(env),
+    )
+
+
+def _max_steps(env: EnvBase) -> Optional[int]:
+    limits = []
+    if isinstance(env, TransformedEnv):
+        transforms = env.transform if isinstance(env.transform, Compose) else [env.transform]
+        limits += [t.max_steps for t in transforms if isinstance(t, StepCounter) and t.max_steps]
+    own = getattr(env.base_env if isinstance(env, TransformedEnv) else env, "episode_limit", None)
+    if own is not None:
+        limits.append(own)
+    return int(min(limits)) if limits else None

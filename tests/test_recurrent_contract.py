@@ -1,0 +1,106 @@
+"""The recurrent contract (DESIGN.md): for a sampled sequence and unchanged parameters, the Q-values the
+loss computes at every step equal the ones the acting policy computed at that step; hidden states are
+zero at episode start; stored start states continue an episode exactly."""
+import pytest
+import torch
+from torchrl.collectors import Collector
+
+from marl_torchrl import keys
+from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+from marl_torchrl.data import SequenceBuilder
+from marl_torchrl.envs import describe, make_env
+from marl_torchrl.modules.agents import SharedAgentNet
+from marl_torchrl.modules.recurrence import AgentNetModule
+
+MAX_STEPS = 12
+
+
+def _collect(seed=0, n_batches=3, num_envs=4, steps_per_batch=7, model="gru"):
+    torch.manual_seed(seed)
+    env = make_env({"family": "vmas", "task": "balance", "max_steps": MAX_STEPS,
+                    "scenario_kwargs": {"n_agents": 3}}, num_envs=num_envs, seed=seed)
+    info = describe(env)
+    parts = build_value_decomposition(
+        {"name": "qmix", "mixer": "qmix", "target_hard_interval": 10, "eps_start": 0.5, "eps_end": 0.5},
+        {"type": model, "hidden_dim": 16}, info, "cpu", total_frames=1000,
+    )
+    for t in parts.env_transforms:
+        env.append_transform(t)
+    collector = Collector(env, parts.policy, frames_per_batch=num_envs * steps_per_batch,
+                          total_frames=num_envs * steps_per_batch * n_batches, trust_policy=True)
+    batches = [b.clone() for b in collector]
+    collector.shutdown()
+    return parts, batches
+
+
+def _sequences(batches, seq_len, rnn=True):
+    builder = SequenceBuilder(seq_len, hidden_key=keys.HIDDEN if rnn else None, extra_keys=(keys.ACTION_VALUE,))
+    out = [s for s in (builder.add(b) for b in batches) if s is not None]
+    return torch.cat(out)
+
+
+def test_hidden_state_is_zero_at_episode_start():
+    _, batches = _collect()
+    b = torch.cat(batches, dim=1)
+    init = b["is_init"].squeeze(-1)
+    assert init[:, 0].all() and init[:, MAX_STEPS].all()
+    assert torch.all(b[keys.HIDDEN][init] == 0)
+    # and it is not zero elsewhere: the state is really carried between steps
+    assert (b[keys.HIDDEN][~init].abs().sum(dim=(-1, -2)) > 0).all()
+
+
+def test_agent_module_resets_hidden_where_is_init():
+    net = SharedAgentNet(obs_dim=3, n_agents=2, out_dim=4, hidden_dim=8)
+    from tensordict import TensorDict
+
+    obs = torch.randn(2, 2, 3)
+    td = TensorDict({keys.OBS: obs, keys.HIDDEN: torch.randn(2, 2, 8),
+                     "is_init": torch.tensor([[True], [False]])}, [2])
+    out = AgentNetModule(net)(td)
+    q_zero, _ = net(obs[:1], torch.zeros(1, 2, 8))
+    torch.testing.assert_close(out[keys.ACTION_VALUE][:1], q_zero)
+    q_carried, _ = net(obs[1:], td[keys.HIDDEN][1:])
+    torch.testing.assert_close(out[keys.ACTION_VALUE][1:], q_carried)
+
+
+@pytest.mark.parametrize("seq_len,burn_in", [(MAX_STEPS, 0), (5, 0), (5, 2)])
+def test_loss_q_values_equal_acting_q_values(seq_len, burn_in):
+    parts, batches = _collect()
+    seqs = _sequences(batches, seq_len)
+    assert seqs.shape[0] >= 4
+    loss = parts.loss
+    loss.burn_in = burn_in
+    if seq_len < MAX_STEPS:  # some sequences continue an episode from a stored, non-zero state
+        assert (~seqs["is_init"][:, 0, 0]).any()
+        assert seqs[keys.HIDDEN][~seqs["is_init"][:, 0, 0]].abs().sum() > 0
+    with torch.no_grad():
+        q_online = loss._unroll_online(seqs[keys.OBS], seqs[keys.HIDDEN])
+        q_target, _ = loss.agent_net_target.unroll(seqs[keys.OBS], seqs[keys.HIDDEN])
+    valid = seqs[keys.MASK].squeeze(-1)
+    acted = seqs[keys.ACTION_VALUE][valid]
+    torch.testing.assert_close(q_online[valid], acted, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(q_target[valid], acted, atol=1e-5, rtol=1e-5)
+
+
+def test_sequences_never_cross_episodes_and_keep_final_observation():
+    _, batches = _collect(model="mlp")
+    seqs = _sequences(batches, seq_len=MAX_STEPS, rnn=False)
+    full = torch.cat(batches, dim=1)  # [E, T] in time order
+    # every whole-episode sequence starts at an episode start
+    assert seqs["is_init"][:, 0].all()
+    # at a truncated end, the bootstrap slot holds the env's final observation, not the reset one
+    lengths = seqs[keys.MASK].squeeze(-1).sum(1)
+    final_obs = seqs[keys.OBS][torch.arange(len(seqs)), lengths]
+    done_next_obs = full["next", *keys.OBS][full["next", "done"].squeeze(-1)]
+    for o in final_obs[lengths == MAX_STEPS]:
+        assert torch.isclose(done_next_obs, o).all(-1).all(-1).any()
+    assert not seqs[keys.TERMINATED][lengths == MAX_STEPS].any()
+
+
+def test_mlp_policy_q_values_match_loss():
+    parts, batches = _collect(model="mlp")
+    seqs = _sequences(batches, seq_len=5, rnn=False)
+    with torch.no_grad():
+        q, _ = parts.loss.agent_net.unroll(seqs[keys.OBS])
+    valid = seqs[keys.MASK].squeeze(-1)
+    torch.testing.assert_close(q[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-6, rtol=1e-6)
