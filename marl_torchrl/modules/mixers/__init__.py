@@ -1,0 +1,37 @@
+"""Value mixers: ``[*B, n_agents, 1]`` agent values (+ ``[*B, S]`` state) -> ``[*B, 1]`` team value.
+
+Every mixer subclasses torchrl's :class:`~torchrl.modules.models.multiagent.Mixer`, so it works
+inside torchrl's ``QMixerLoss`` and ours alike. Importing this package registers the builders in
+:data:`marl_torchrl.registry.MIXERS`; each has the signature
+``build(n_agents, state_dim, **options) -> Mixer``.
+
+>>> import torch
+>>> from marl_torchrl.modules.mixers import make_mixer
+>>> mixer = make_mixer("qmix", n_agents=3, state_dim=5, mixing_embed_dim=8)
+>>> mixer(torch.randn(2, 3, 1), torch.randn(2, 5)).shape
+torch.Size([2, 1])
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from torchrl.modules.models.multiagent import Mixer
+
+from marl_torchrl.modules.mixers.qmix import QMixer
+from marl_torchrl.modules.mixers.vdn import VDNMixer
+from marl_torchrl.registry import MIXERS
+
+__all__ = ["Mixer", "VDNMixer", "QMixer", "make_mixer"]
+
+
+def make_mixer(name: str, n_agents: int, state_dim: int, **options: Any) -> Mixer:
+    """Build the mixer registered as ``name``; unknown names or options raise ``ConfigError``.
+
+    >>> make_mixer("vdn", n_agents=4, state_dim=10)
+    VDNMixer()
+    >>> make_mixer("qmx", 4, 10)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown mixer 'qmx'; known: ...qmix...
+    """
+    return MIXERS.get(name)(n_agents, state_dim, **options)

@@ -1,0 +1,136 @@
+"""QMIX: a monotonic mixing network whose weights come from state-conditioned hypernetworks.
+
+PyMARL's mixer (Rashid et al. 2018), as a torchrl :class:`~torchrl.modules.models.multiagent.Mixer`
+so it drops into torchrl's ``QMixerLoss`` as well as ours. Unlike torchrl's ``QMixer`` it offers
+two-layer hypernetworks (PyMARL's default) and accepts any number of batch dimensions and
+non-contiguous states (it never calls ``.view``).
+
+>>> import torch
+>>> from marl_torchrl.modules.mixers.qmix import QMixer
+>>> mixer = QMixer(n_agents=3, state_dim=5, mixing_embed_dim=8, hypernet_layers=2, hypernet_embed=16)
+>>> mixer(torch.randn(4, 10, 3, 1), torch.randn(4, 10, 5)).shape
+torch.Size([4, 10, 1])
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torchrl.modules.models.multiagent import Mixer
+
+from marl_torchrl.registry import MIXERS, ConfigError
+
+__all__ = ["QMixer", "build_qmix"]
+
+
+def _hypernet(in_dim: int, out_dim: int, layers: int, hidden: int, device: Any) -> nn.Module:
+    """A state -> weights hypernetwork: one Linear, or Linear-ReLU-Linear with ``hidden`` units."""
+    if layers == 1:
+        return nn.Linear(in_dim, out_dim, device=device)
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden, device=device),
+        nn.ReLU(),
+        nn.Linear(hidden, out_dim, device=device),
+    )
+
+
+class QMixer(Mixer):
+    """Monotonic QMIX mixer: ``Q_tot = elu(q^T |W1(s)| + b1(s)) . |w_final(s)| + V(s)``.
+
+    Args:
+        n_agents: number of agents ``A``.
+        state_dim: size ``S`` of the flat global state.
+        mixing_embed_dim: width ``E`` of the mixing layer (PyMARL: 32).
+        hypernet_layers: 1 (single Linear hypernetworks) or 2 (Linear-ReLU-Linear, PyMARL's
+            default) for ``W1`` and ``w_final``; ``b1`` is always one Linear, ``V(s)`` is
+            Linear-ReLU-Linear, as in PyMARL.
+        hypernet_embed: hidden width of the two-layer hypernetworks (PyMARL: 64).
+        device: torch device of the parameters.
+
+    Inputs are ``q`` of shape ``[*B, A, 1]`` and ``state`` ``[*B, S]``; the output is ``[*B, 1]``.
+    ``dQ_tot/dq_i >= 0`` for every agent, state and ``q``.
+
+    >>> import torch
+    >>> mixer = QMixer(n_agents=2, state_dim=4, mixing_embed_dim=8, hypernet_layers=1)
+    >>> q = torch.zeros(6, 2, 1, requires_grad=True)
+    >>> q_tot = mixer(q, torch.randn(6, 4))
+    >>> q_tot.shape
+    torch.Size([6, 1])
+    >>> bool((torch.autograd.grad(q_tot.sum(), q)[0] >= 0).all())
+    True
+    >>> QMixer(2, 4, hypernet_layers=3)
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: qmix hypernet_layers must be 1 or 2, got 3
+    """
+
+    def __init__(
+        self,
+        n_agents: int,
+        state_dim: int,
+        mixing_embed_dim: int = 32,
+        hypernet_layers: int = 2,
+        hypernet_embed: int = 64,
+        device: Any = None,
+    ):
+        if hypernet_layers not in (1, 2):
+            raise ConfigError(f"qmix hypernet_layers must be 1 or 2, got {hypernet_layers}")
+        super().__init__(
+            n_agents=int(n_agents),
+            needs_state=True,
+            state_shape=torch.Size([int(state_dim)]),
+            device=device,
+        )
+        self.state_dim = int(state_dim)
+        self.embed_dim = int(mixing_embed_dim)
+        self.hypernet_layers = int(hypernet_layers)
+        self.hypernet_embed = int(hypernet_embed)
+        S, E, A, H, L = self.state_dim, self.embed_dim, self.n_agents, self.hypernet_embed, self.hypernet_layers
+        self.hyper_w_1 = _hypernet(S, A * E, L, H, device)
+        self.hyper_w_final = _hypernet(S, E, L, H, device)
+        self.hyper_b_1 = nn.Linear(S, E, device=device)
+        self.V = nn.Sequential(nn.Linear(S, E, device=device), nn.ReLU(), nn.Linear(E, 1, device=device))
+
+    def mix(self, chosen_action_value: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Mix ``[*B, A, 1]`` agent values with a ``[*B, S]`` state into ``[*B, 1]``."""
+        batch = chosen_action_value.shape[:-2]
+        if state.shape[:-1] != batch:
+            raise ValueError(
+                f"QMixer: state batch dims {tuple(state.shape[:-1])} do not match "
+                f"chosen_action_value batch dims {tuple(batch)}"
+            )
+        q = chosen_action_value.squeeze(-1)  # [*B, A]
+        w1 = self.hyper_w_1(state).abs().unflatten(-1, (self.n_agents, self.embed_dim))  # [*B, A, E]
+        b1 = self.hyper_b_1(state)  # [*B, E]
+        hidden = nn.functional.elu(torch.einsum("...a,...ae->...e", q, w1) + b1)  # [*B, E]
+        w_final = self.hyper_w_final(state).abs()  # [*B, E]
+        return (hidden * w_final).sum(-1, keepdim=True) + self.V(state)  # [*B, 1]
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_agents={self.n_agents}, state_dim={self.state_dim}, embed_dim={self.embed_dim}, "
+            f"hypernet_layers={self.hypernet_layers}, hypernet_embed={self.hypernet_embed}"
+        )
+
+
+_OPTIONS = ("device", "hypernet_embed", "hypernet_layers", "mixing_embed_dim")
+
+
+@MIXERS.register("qmix")
+def build_qmix(n_agents: int, state_dim: int, **options: Any) -> QMixer:
+    """Build a :class:`QMixer` from config options; unknown options are a ``ConfigError``.
+
+    >>> build_qmix(3, 6, mixing_embed_dim=16).embed_dim
+    16
+    >>> build_qmix(3, 6, embed=16)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown option(s) for mixer 'qmix': embed; known: device, ...
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for mixer 'qmix': {', '.join(unknown)}; known: {', '.join(_OPTIONS)}"
+        )
+    return QMixer(n_agents=n_agents, state_dim=state_dim, **options)

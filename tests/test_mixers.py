@@ -1,0 +1,191 @@
+"""Mixers: shapes, monotonicity, VDN sum, shape errors, and use inside torchrl's QMixerLoss."""
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torch import nn
+from torchrl.modules import QValueModule, SafeSequential
+from torchrl.modules.models.multiagent import Mixer, MultiAgentMLP
+from torchrl.modules.models.multiagent import QMixer as TorchRLQMixer
+from torchrl.objectives.multiagent import QMixerLoss
+
+from marl_torchrl.modules.mixers import QMixer, VDNMixer, make_mixer
+from marl_torchrl.registry import MIXERS, ConfigError
+
+A, S = 3, 7
+MIXER_CASES = [
+    ("vdn", {}),
+    ("qmix", {"hypernet_layers": 1, "mixing_embed_dim": 8}),
+    ("qmix", {"hypernet_layers": 2, "mixing_embed_dim": 8, "hypernet_embed": 16}),
+]
+CASE_IDS = ["vdn", "qmix-1", "qmix-2"]
+
+
+def _call(mixer, q, state):
+    return mixer(q, state) if mixer.needs_state else mixer(q)
+
+
+def test_registry_has_both_and_all_are_mixers():
+    assert "vdn" in MIXERS and "qmix" in MIXERS
+    for name, opts in MIXER_CASES:
+        assert isinstance(make_mixer(name, A, S, **opts), Mixer)
+    assert MIXERS.get("vdn") is not None and isinstance(make_mixer("vdn", A, S), VDNMixer)
+    assert isinstance(make_mixer("qmix", A, S), QMixer)
+
+
+@pytest.mark.parametrize("batch", [(5,), (4, 6), (2, 3, 4)])
+@pytest.mark.parametrize("name,opts", MIXER_CASES, ids=CASE_IDS)
+def test_output_shape(name, opts, batch):
+    mixer = make_mixer(name, A, S, **opts)
+    out = _call(mixer, torch.randn(*batch, A, 1), torch.randn(*batch, S))
+    assert out.shape == (*batch, 1)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_qmix_monotonic_in_every_agent_value(layers):
+    for seed in range(5):
+        torch.manual_seed(seed)
+        mixer = QMixer(A, S, mixing_embed_dim=16, hypernet_layers=layers, hypernet_embed=32)
+        q = (5 * torch.randn(512, A, 1)).requires_grad_()
+        state = 3 * torch.randn(512, S)
+        (grad,) = torch.autograd.grad(mixer(q, state).sum(), q)
+        assert (grad >= 0).all(), f"negative dQ_tot/dQ_i: min {grad.min().item()}"
+        assert (grad > 0).float().mean() > 0.5  # mostly strictly increasing, not a constant mixer
+        # and along a line: increasing one agent's value never lowers Q_tot
+        base = torch.randn(64, A, 1)
+        s = torch.randn(64, S)
+        prev = mixer(base, s)
+        for step in range(1, 6):
+            bumped = base.clone()
+            bumped[:, step % A] += step
+            cur = mixer(bumped, s)
+            assert (cur >= prev - 1e-5).all()
+
+
+def test_qmix_two_layer_hypernets_structure():
+    mixer = QMixer(A, S, mixing_embed_dim=8, hypernet_layers=2, hypernet_embed=16)
+    for net, out in [(mixer.hyper_w_1, A * 8), (mixer.hyper_w_final, 8)]:
+        assert [type(m) for m in net] == [nn.Linear, nn.ReLU, nn.Linear]
+        assert net[0].out_features == 16 and net[2].out_features == out
+    one = QMixer(A, S, mixing_embed_dim=8, hypernet_layers=1)
+    assert isinstance(one.hyper_w_1, nn.Linear) and one.hyper_w_1.out_features == A * 8
+
+
+def test_qmix_one_layer_matches_torchrl_qmixer():
+    ours = QMixer(A, S, mixing_embed_dim=8, hypernet_layers=1)
+    theirs = TorchRLQMixer(state_shape=(S,), mixing_embed_dim=8, n_agents=A, device="cpu")
+    theirs.load_state_dict(ours.state_dict())
+    q, state = torch.randn(4, 5, A, 1), torch.randn(4, 5, S)
+    torch.testing.assert_close(ours(q, state), theirs(q, state))
+
+
+def test_vdn_is_the_sum():
+    q = torch.randn(4, 6, A, 1)
+    torch.testing.assert_close(make_mixer("vdn", A, S)(q), q.sum(-2))
+
+
+def test_bad_options_and_hypernet_layers_raise_config_error():
+    with pytest.raises(ConfigError, match="hypernet_layers"):
+        make_mixer("qmix", A, S, hypernet_layers=3)
+    with pytest.raises(ConfigError, match="bogus"):
+        make_mixer("qmix", A, S, bogus=1)
+    with pytest.raises(ConfigError, match="mixing_embed_dim"):
+        make_mixer("vdn", A, S, mixing_embed_dim=8)
+    with pytest.raises(ConfigError, match="known:"):
+        make_mixer("nope", A, S)
+
+
+@pytest.mark.parametrize("name,opts", MIXER_CASES, ids=CASE_IDS)
+def test_shape_errors(name, opts):
+    mixer = make_mixer(name, A, S, **opts)
+    with pytest.raises(ValueError, match="chosen_action_value"):
+        _call(mixer, torch.randn(5, A + 1, 1), torch.randn(5, S))
+    if mixer.needs_state:
+        with pytest.raises(ValueError, match="state"):
+            mixer(torch.randn(5, A, 1), torch.randn(5, S + 1))
+        with pytest.raises(ValueError, match="batch dims"):
+            mixer(torch.randn(5, A, 1), torch.randn(4, S))
+    else:
+        with pytest.raises(ValueError):
+            mixer(torch.randn(5, A, 1), torch.randn(5, S))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_qmix_non_contiguous_state(layers):
+    mixer = QMixer(A, S, mixing_embed_dim=8, hypernet_layers=layers, hypernet_embed=16)
+    state_tb = torch.randn(6, 4, S)
+    state = state_tb.transpose(0, 1)  # [4, 6, S], non-contiguous
+    q = torch.randn(6, 4, A, 1).transpose(0, 1)
+    assert not state.is_contiguous() and not q.is_contiguous()
+    out = mixer(q, state)
+    torch.testing.assert_close(out, mixer(q.contiguous(), state.contiguous()))
+    assert out.shape == (4, 6, 1)
+
+
+def _qmixer_loss(mixer, obs_dim=5, n_actions=4):
+    net = MultiAgentMLP(
+        n_agent_inputs=obs_dim, n_agent_outputs=n_actions, n_agents=A,
+        centralized=False, share_params=True, depth=2, num_cells=32, activation_class=nn.Tanh,
+    )
+    qnet = SafeSequential(
+        TensorDictModule(net, in_keys=[("agents", "observation")], out_keys=[("agents", "action_value")]),
+        QValueModule(
+            action_value_key=("agents", "action_value"),
+            out_keys=[("agents", "action"), ("agents", "action_value"), ("agents", "chosen_action_value")],
+            action_space="categorical",
+        ),
+    )
+    in_keys = [("agents", "chosen_action_value")] + (["state"] if mixer.needs_state else [])
+    mixer_module = TensorDictModule(mixer, in_keys=in_keys, out_keys=["chosen_action_value"])
+    loss = QMixerLoss(qnet, mixer_module, action_space="categorical", delay_value=True)
+    loss.make_value_estimator(gamma=0.99)
+    return loss, net
+
+
+def _fake_batch(batch, obs_dim=5, n_actions=4):
+    def agents():
+        return TensorDict({"observation": torch.randn(*batch, A, obs_dim)}, [*batch, A])
+
+    return TensorDict(
+        {
+            "agents": TensorDict(
+                {"observation": torch.randn(*batch, A, obs_dim),
+                 "action": torch.randint(n_actions, (*batch, A))},
+                [*batch, A],
+            ),
+            "state": torch.randn(*batch, S),
+            "next": TensorDict(
+                {
+                    "agents": agents(),
+                    "state": torch.randn(*batch, S),
+                    "reward": torch.randn(*batch, 1),
+                    "done": torch.rand(*batch, 1) < 0.2,
+                    "terminated": torch.rand(*batch, 1) < 0.1,
+                },
+                batch,
+            ),
+        },
+        batch,
+    )
+
+
+@pytest.mark.parametrize("batch", [(32,), (8, 5)])
+@pytest.mark.parametrize("name,opts", MIXER_CASES, ids=CASE_IDS)
+def test_inside_torchrl_qmixer_loss(name, opts, batch):
+    torch.manual_seed(0)
+    mixer = make_mixer(name, A, S, **opts)
+    loss_module, local_net = _qmixer_loss(mixer)
+    td = _fake_batch(batch)
+    loss = loss_module(td)["loss"]
+    assert loss.shape == () and torch.isfinite(loss)
+    loss.backward()
+    assert td["td_error"].shape == (*batch, 1)
+    mixer_params = list(mixer.parameters())  # the loss shares these very tensors
+    assert {id(p) for p in mixer_params} == {id(p) for p in loss_module.mixer_network_params.values(True, True)}
+    if name == "vdn":
+        assert mixer_params == []
+    for p in mixer_params + list(loss_module.local_value_network_params.values(True, True)):
+        assert p.grad is not None
+        assert torch.isfinite(p.grad).all()
+        assert p.grad.abs().sum() > 0
