@@ -23,11 +23,21 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A bad configuration, reported in one line before any training starts."""
+    """A bad configuration, reported in one line before any training starts.
+
+    >>> str(ConfigError("unknown algorithm 'x'"))
+    "unknown algorithm 'x'"
+    """
 
 
 class Registry(Generic[T]):
-    """A named table of builders; ``get`` fails with a :class:`ConfigError` on unknown names."""
+    """A named table of builders; ``get`` fails with a :class:`ConfigError` on unknown names.
+
+    >>> r = Registry("mixer")
+    >>> _ = r.register("sum")(sum)
+    >>> r.names(), "sum" in r
+    (['sum'], True)
+    """
 
     def __init__(self, kind: str):
         self.kind = kind

@@ -51,6 +51,14 @@ class AlgorithmParts:
         exploration_step: called with the number of frames collected, to anneal exploration.
         env_transforms: transforms the policy needs on the env (e.g. the hidden-state primer).
         modules: named modules whose state goes into checkpoints (besides loss and optimisers).
+
+    >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+    >>> from marl_torchrl.envs import EnvSpecInfo
+    >>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
+    ...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
+    >>> parts = build_value_decomposition(dict(name="iql", target_tau=0.01), {}, info, "cpu", 1000)
+    >>> parts.exploration_value(), list(parts.optimizers)
+    (1.0, ['loss'])
     """
 
     policy: TensorDictModuleBase

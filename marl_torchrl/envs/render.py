@@ -34,7 +34,11 @@ _HOW_TO_RENDER = (
 
 
 class RenderError(RuntimeError):
-    """An env that cannot render here, or a video format with no writer; the message says what to do."""
+    """An env that cannot render here, or a video format with no writer; the message says what to do.
+
+    >>> isinstance(RenderError("no display"), RuntimeError)
+    True
+    """
 
 
 def _vmas_of(env: EnvBase):

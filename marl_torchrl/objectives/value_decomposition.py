@@ -63,6 +63,14 @@ class ValueDecompositionLoss(LossModule):
 
     Keys are renamable with ``set_keys`` (observation, state, action, action_mask, reward, terminated,
     mask, is_init, hidden). The output holds ``loss`` and diagnostics (``td_error``, ``q_value``...).
+
+    >>> from marl_torchrl.modules.agents import SharedAgentNet
+    >>> from marl_torchrl.modules.mixers import QMixer
+    >>> net = SharedAgentNet(obs_dim=3, n_agents=2, out_dim=4, rnn=False)
+    >>> loss = ValueDecompositionLoss(net, QMixer(n_agents=2, state_dim=6), td_lambda=0.6)
+    >>> loss.set_keys(state="global_state")
+    >>> loss.tensor_keys.state
+    'global_state'
     """
 
     @dataclass
