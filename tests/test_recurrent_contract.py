@@ -104,3 +104,24 @@ def test_mlp_policy_q_values_match_loss():
         q, _ = parts.loss.agent_net.unroll(seqs[keys.OBS])
     valid = seqs[keys.MASK].squeeze(-1)
     torch.testing.assert_close(q[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-6, rtol=1e-6)
+
+
+def test_collector_acts_with_the_current_weights():
+    """After an optimiser step, the next collected batch is acted by the updated network."""
+    env = make_env({"family": "matrix", "task": "two_step"}, num_envs=4)
+    parts = build_value_decomposition({"name": "qmix", "mixer": "qmix", "target_hard_interval": 10},
+                                      {"type": "gru", "hidden_dim": 16}, describe(env), "cpu", total_frames=1000)
+    for t in parts.env_transforms:
+        env.append_transform(t)
+    collector = Collector(env, parts.policy, frames_per_batch=8, total_frames=80, trust_policy=True)
+    it = iter(collector)
+    next(it)
+    with torch.no_grad():
+        for p in parts.loss.agent_net.parameters():
+            p.add_(0.5)
+    collector.update_policy_weights_()
+    b = next(it)
+    collector.shutdown()
+    td = b.select(keys.OBS, keys.HIDDEN, "is_init").clone().reshape(-1)
+    q_now = AgentNetModule(parts.loss.agent_net)(td)[keys.ACTION_VALUE].reshape(b[keys.ACTION_VALUE].shape)
+    torch.testing.assert_close(b[keys.ACTION_VALUE], q_now, atol=1e-5, rtol=1e-5)
