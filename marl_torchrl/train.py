@@ -19,7 +19,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchrl.collectors import Collector
 
-from marl_torchrl import keys
 from marl_torchrl.algorithms import build_algorithm
 from marl_torchrl.checkpoint import load_checkpoint, load_parts_state, parts_state, rng_state, save_checkpoint
 from marl_torchrl.checkpoint import set_rng_state
@@ -52,9 +51,8 @@ def _setup(cfg: DictConfig, run_dir: Path) -> dict:
     seq_len = cfg.replay.seq_len or info.max_steps
     if not seq_len:
         raise ConfigError("this env has no time limit: set replay.seq_len (transitions per sequence)")
-    rnn = keys.HIDDEN if parts.env_transforms else None
     s = dict(env=env, eval_env=eval_env, info=info, parts=parts, device=device)
-    s["builder"] = SequenceBuilder(int(seq_len), hidden_key=rnn)
+    s["builder"] = SequenceBuilder(int(seq_len), hidden_key=parts.hidden_key)
     s["replay"] = make_sequence_replay(
         int(cfg.replay.capacity), int(cfg.replay.batch_size), device=cfg.replay.device or device
     )

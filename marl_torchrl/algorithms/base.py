@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 
 import torch
 from tensordict.nn import TensorDictModuleBase
+from tensordict.utils import NestedKey
 from torchrl.envs.transforms import Transform
 from torchrl.objectives import LossModule
 
@@ -51,6 +52,8 @@ class AlgorithmParts:
         exploration_step: called with the number of frames collected, to anneal exploration.
         env_transforms: transforms the policy needs on the env (e.g. the hidden-state primer).
         modules: named modules whose state goes into checkpoints (besides loss and optimisers).
+        hidden_key: where the policy keeps its recurrent state (None for feed-forward agents); the
+            replay stores it at the start of each sequence.
 
     >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
     >>> from marl_torchrl.envs import EnvSpecInfo
@@ -69,6 +72,7 @@ class AlgorithmParts:
     exploration_step: Callable[[int], None] = lambda frames: None
     env_transforms: list[Transform] = field(default_factory=list)
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
+    hidden_key: NestedKey | None = None
 
     def exploration_value(self) -> float | None:
         """Current epsilon (or noise scale), for logging; None when the policy has none."""

@@ -128,6 +128,7 @@ def build_value_decomposition(
         exploration_step=explore.step,
         env_transforms=[hidden_state_primer(info.n_agents, net.hidden_dim)] if net.rnn else [],
         modules={"exploration": explore},
+        hidden_key=keys.HIDDEN if net.rnn else None,
     )
 
 
