@@ -18,6 +18,7 @@ import torch
 from omegaconf import OmegaConf
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
+from marl_torchrl.envs.render import RenderError
 from marl_torchrl.registry import ConfigError
 from marl_torchrl.rollout_stats import first_episodes
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             save_video(frames, video)
             print(f"video: {video}")
             metrics["video"] = video
-    except ConfigError as err:
+    except (ConfigError, RenderError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     return metrics

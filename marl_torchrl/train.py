@@ -148,9 +148,10 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
             metrics["time/updates_per_s"] = n_upd / max(t_done - t_train, 1e-9)
         metrics["time/fps"] = frames / max(t_done - t_mark, 1e-9)
         metrics["time/elapsed_s"] = t_done - t_start
-        if next_eval is not None and c["frames"] >= next_eval:
+        last = c["frames"] >= cfg.total_frames
+        if next_eval is not None and (c["frames"] >= next_eval or last):  # the last iteration always evaluates
             metrics.update(evaluate_policy(s["eval_env"], parts.policy, max_steps=cfg.eval.max_steps or s["info"].max_steps))
-            next_eval += cfg.eval.interval_frames
+            next_eval = (c["frames"] // cfg.eval.interval_frames + 1) * cfg.eval.interval_frames
         if c["frames"] >= next_ckpt:
             _checkpoint(s, cfg, run_dir / "models" / f"checkpoint_{c['frames']}.pt")
             next_ckpt += cfg.checkpoint.interval_frames
@@ -160,10 +161,6 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         t_mark = time.perf_counter()
     collector.shutdown()
     bar.close()
-    if s["eval_env"] is not None and not any(k.startswith("eval/") for k in metrics):
-        final_eval = evaluate_policy(s["eval_env"], parts.policy, max_steps=cfg.eval.max_steps or s["info"].max_steps)
-        metrics.update(final_eval)
-        s["loggers"].log({"frames": c["frames"], **final_eval}, step=c["iteration"] + 1)
     _checkpoint(s, cfg, run_dir / "models" / "final_model.pt")
     s["loggers"].close()
     plot_training(run_dir / "training_log.csv", run_dir / "training_plots.png")

@@ -1,0 +1,102 @@
+"""Bad input through the real command lines: one ``error: ...`` line on stderr, exit != 0, no training.
+
+Every case runs ``python -m marl_torchrl.train ...`` (or ``python -m marl_torchrl.evaluate ...``) in a
+subprocess with its own ``hydra.run.dir``. The subprocesses start all at once, as many at a time as
+there are cores (each one is mostly import time), and each test reads its own result.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# A first-line check must fail before training starts: well under this (seconds, wall clock).
+FAST_S = 15.0
+
+# name -> (module, args, words the error line must contain). The "run dir" is passed as
+# hydra.run.dir to train; evaluate gets none (it writes nothing).
+CASES = {
+    "unknown_algorithm": ("train", ["algorithm=qmx"], ["unknown algorithm", "qmx"]),
+    "unknown_env": ("train", ["env=vmas/balanse"], ["unknown env", "vmas/balanse", "vmas/balance"]),
+    "continuous_actions_for_qmix": (
+        "train", ["algorithm=qmix", "env=vmas/balance", "env.continuous_actions=true"], ["continuous", "qmix"]
+    ),
+    "ragged_payoff": ("train", ["env=matrix/one_step", "env.payoff=[[1,2],[3]]"], ["payoff", "ragged"]),
+    "two_step_payoff_not_2x2": (
+        "train", ["env=matrix/two_step", "env.payoff_2a=[[1,2,3],[4,5,6]]"], ["payoff_2a", "2x2"]
+    ),
+    "missing_resume_checkpoint": ("train", ["resume=/nope/ckpt.pt"], ["checkpoint", "/nope/ckpt.pt"]),
+    "unknown_logger": ("train", ["logger=[csv,mlflow]"], ["logger", "mlflow"]),
+    "both_target_updates": ("train", ["algorithm.target_tau=0.01"], ["target_hard_interval", "target_tau"]),
+    "evaluate_missing_checkpoint": ("evaluate", ["checkpoint=/nope.pt"], ["checkpoint", "/nope.pt"]),
+}
+
+# Small budgets: if a check failed to fire, training would still end quickly (and the test says so).
+TINY = [
+    "threads=1", "env.num_envs=4", "env.max_steps=10", "collector.frames_per_batch=40", "total_frames=80",
+    "replay.batch_size=4", "replay.warmup=4", "train.updates_per_batch=1", "eval.episodes=2",
+    "eval.interval_frames=0", "model.hidden_dim=16",
+]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    run_dir: Path
+
+
+def _run_case(name: str, root: Path) -> Result:
+    module, args, _ = CASES[name]
+    case_dir = root / name
+    run_dir = case_dir / "run"
+    case_dir.mkdir(parents=True)
+    argv = [sys.executable, "-m", f"marl_torchrl.{module}", *args]
+    if module == "train":
+        argv += [*TINY, f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "WANDB_MODE": "disabled", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=case_dir, capture_output=True, text=True, timeout=120, env=env)
+    return Result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start, run_dir)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        futures = {name: pool.submit(_run_case, name, root) for name in CASES}
+        return {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_error_line_and_no_training(name, results):
+    r = results[name]
+    words = CASES[name][2]
+    context = f"\n--- stdout:\n{r.stdout[-2000:]}\n--- stderr:\n{r.stderr[-4000:]}"
+    assert r.returncode != 0, f"{name}: exited 0{context}"
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"{name}: expected exactly one stderr line, got {len(lines)}{context}"
+    line = lines[0]
+    assert line.startswith("error: ") and len(line) > len("error: "), f"{name}: {line!r}"
+    for word in words:
+        assert word in line, f"{name}: the error line does not name {word!r}: {line!r}"
+    assert "Traceback" not in r.stdout + r.stderr
+    # nothing trained: no models, no metrics
+    assert not (r.run_dir / "models").exists(), f"{name}: a models/ dir appeared in {r.run_dir}"
+    assert not (r.run_dir / "training_log.csv").exists(), f"{name}: a training_log.csv appeared"
+    assert not (r.run_dir.parent / "runs").exists() and not (r.run_dir.parent / "outputs").exists()
+    assert r.seconds < FAST_S, f"{name}: took {r.seconds:.1f}s; the check should fire before any training"
+
+
+def test_every_case_exits_with_the_same_code(results):
+    """Bad configuration is a usage error: one exit status for all of them (2, like argparse)."""
+    codes = {name: r.returncode for name, r in results.items()}
+    assert set(codes.values()) == {2}, codes
