@@ -154,7 +154,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
             next_eval = (c["frames"] // cfg.eval.interval_frames + 1) * cfg.eval.interval_frames
         if c["frames"] >= next_ckpt:
             _checkpoint(s, cfg, run_dir / "models" / f"checkpoint_{c['frames']}.pt")
-            next_ckpt += cfg.checkpoint.interval_frames
+            next_ckpt = (c["frames"] // cfg.checkpoint.interval_frames + 1) * cfg.checkpoint.interval_frames
         s["loggers"].log(metrics, step=c["iteration"])
         bar.update(frames)
         bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in ("rollout/ep_reward", "eval/ep_reward") if k in metrics})
