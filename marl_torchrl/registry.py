@@ -17,7 +17,7 @@ marl_torchrl.registry.ConfigError: unknown colour 'blue'; known: red
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Generic, TypeVar
+from typing import Callable, Dict, Generic, Iterable, TypeVar
 
 T = TypeVar("T")
 
@@ -28,6 +28,21 @@ class ConfigError(ValueError):
     >>> str(ConfigError("unknown algorithm 'x'"))
     "unknown algorithm 'x'"
     """
+
+
+def check_known(given: Iterable, known: Iterable, what: str) -> None:
+    """Typos in config keys are errors, never silently ignored options.
+
+    >>> check_known({"lr": 1}, ["lr", "gamma"], "algorithm option(s)")
+    >>> check_known({"lrr": 1}, ["lr", "gamma"], "algorithm option(s)")
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown algorithm option(s): lrr; known: gamma, lr
+    """
+    known = set(known)
+    unknown = sorted(str(k) for k in given if k not in known)
+    if unknown:
+        raise ConfigError(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 class Registry(Generic[T]):

@@ -27,7 +27,7 @@ from marl_torchrl.modules.mixers import make_mixer
 from marl_torchrl.modules.recurrence import AgentNetModule, hidden_state_primer
 from marl_torchrl.objectives.targets import TargetUpdater
 from marl_torchrl.objectives.value_decomposition import ValueDecompositionLoss
-from marl_torchrl.registry import ALGORITHMS, ConfigError
+from marl_torchrl.registry import ALGORITHMS, ConfigError, check_known
 
 ALGO_KEYS = {
     "name", "mixer", "mixer_options", "gamma", "td_lambda", "double_q", "loss_function", "optimizer",
@@ -36,16 +36,9 @@ ALGO_KEYS = {
 MODEL_KEYS = {"type", "hidden_dim", "layers", "agent_id", "layer_norm", "activation", "orthogonal_init"}
 
 
-def check_keys(cfg: Mapping, allowed: set, what: str) -> None:
-    """Typos in config keys are errors, not silently ignored options."""
-    unknown = sorted(set(cfg) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown {what} option(s): {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
-
-
 def build_agent_net(model_cfg: Mapping, info, out_dim: int, **overrides) -> SharedAgentNet:
     """The shared agent network from the ``model`` config group."""
-    check_keys(model_cfg, MODEL_KEYS, "model")
+    check_known(model_cfg, MODEL_KEYS, "model option(s)")
     kind = model_cfg.get("type", "gru")
     if kind not in ("gru", "mlp"):
         raise ConfigError(f"unknown model.type '{kind}'; known: gru, mlp")
@@ -76,7 +69,7 @@ def build_value_decomposition(
     cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], info, device, total_frames: int
 ) -> AlgorithmParts:
     """Policy, loss, optimiser and target updater for IQL / VDN / QMIX (mixer from ``cfg['mixer']``)."""
-    check_keys(cfg, ALGO_KEYS, f"algorithm '{cfg.get('name')}'")
+    check_known(cfg, ALGO_KEYS, f"option(s) for algorithm '{cfg.get('name')}'")
     require_discrete(cfg.get("name", "?"), info)
     net = build_agent_net(model_cfg, info, info.n_actions).to(device)
     mixer_name = cfg.get("mixer")

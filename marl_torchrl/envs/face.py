@@ -28,7 +28,7 @@ from torchrl.envs import Compose, EnvBase, InitTracker, RewardSum, StepCounter, 
 
 from marl_torchrl import keys
 from marl_torchrl.envs.transforms import TEAM_REWARD_MODES, AddTruncated, ObservationsAsState, TeamReward
-from marl_torchrl.registry import ENV_FAMILIES, ConfigError
+from marl_torchrl.registry import ENV_FAMILIES, ConfigError, check_known
 
 COMMON_KEYS = ("family", "task", "num_envs", "max_steps", "team_reward", "name")
 
@@ -80,15 +80,9 @@ def check_keys(cfg: Mapping, family: str, extra: Iterable[str] = ()) -> None:
     >>> check_keys({"family": "matrix", "task": "x", "payof": 1}, "matrix", ["payoff"])
     Traceback (most recent call last):
     ...
-    marl_torchrl.registry.ConfigError: unknown key(s) 'payof' for env family 'matrix'; known: family, max_steps, name, num_envs, payoff, task, team_reward
+    marl_torchrl.registry.ConfigError: unknown key(s) for env family 'matrix': payof; known: family, max_steps, name, num_envs, payoff, task, team_reward
     """
-    known = set(COMMON_KEYS) | set(extra)
-    unknown = [str(k) for k in cfg if k not in known]
-    if unknown:
-        raise ConfigError(
-            f"unknown key(s) {', '.join(repr(k) for k in unknown)} for env family '{family}'; "
-            f"known: {', '.join(sorted(known))}"
-        )
+    check_known(cfg, set(COMMON_KEYS) | set(extra), f"key(s) for env family '{family}'")
     if cfg.get("task") in (None, ""):
         raise ConfigError(f"env family '{family}' needs a 'task'")
     max_steps = cfg.get("max_steps")

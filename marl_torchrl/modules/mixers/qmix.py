@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torchrl.modules.models.multiagent import Mixer
 
-from marl_torchrl.registry import MIXERS, ConfigError
+from marl_torchrl.registry import MIXERS, ConfigError, check_known
 
 __all__ = ["QMixer", "build_qmix"]
 
@@ -128,9 +128,5 @@ def build_qmix(n_agents: int, state_dim: int, **options: Any) -> QMixer:
     ...
     marl_torchrl.registry.ConfigError: unknown option(s) for mixer 'qmix': embed; known: device, ...
     """
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) for mixer 'qmix': {', '.join(unknown)}; known: {', '.join(_OPTIONS)}"
-        )
+    check_known(options, _OPTIONS, "option(s) for mixer 'qmix'")
     return QMixer(n_agents=n_agents, state_dim=state_dim, **options)

@@ -18,7 +18,7 @@ from typing import Any
 
 from torchrl.modules.models.multiagent import VDNMixer
 
-from marl_torchrl.registry import MIXERS, ConfigError
+from marl_torchrl.registry import MIXERS, check_known
 
 __all__ = ["VDNMixer", "build_vdn"]
 
@@ -36,6 +36,5 @@ def build_vdn(n_agents: int, state_dim: int | None = None, *, device: Any = None
     ...
     marl_torchrl.registry.ConfigError: unknown option(s) for mixer 'vdn': mixing_embed_dim; known: device
     """
-    if unknown:
-        raise ConfigError(f"unknown option(s) for mixer 'vdn': {', '.join(sorted(unknown))}; known: device")
+    check_known(unknown, ["device"], "option(s) for mixer 'vdn'")
     return VDNMixer(n_agents=int(n_agents), device=device)
