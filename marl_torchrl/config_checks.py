@@ -18,7 +18,7 @@ import torch
 
 from marl_torchrl.registry import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package; ./configs links here
 GROUPS = {"algorithm": "algorithm", "env": "env"}
 
 
