@@ -47,14 +47,15 @@ def summarise_run(run_dir: Path) -> dict:
     rows = read_log(run_dir / "training_log.csv")
     evals = [r for r in rows if "eval/ep_reward" in r]
     mean = lambda key: statistics.fmean(r[key] for r in rows if key in r)  # noqa: E731
+    wall = max(r.get("time/elapsed_s", 0.0) for r in rows)
     return {
         "final_return": evals[-1]["eval/ep_reward"],
         "final_return_std_episodes": evals[-1]["eval/std_ep_reward"],
         "frames": rows[-1]["frames"],
-        "wall_s": max(r.get("time/elapsed_s", 0.0) for r in rows),
+        "wall_s": wall,
         "collection_fps": mean("time/collection_fps"),
         "updates_per_s": mean("time/updates_per_s"),
-        "end_to_end_fps": rows[-1]["frames"] / max(r.get("time/elapsed_s", 0.0) for r in rows),
+        "end_to_end_fps": rows[-1]["frames"] / wall,
         "curve": [(r["frames"], r["eval/ep_reward"]) for r in evals],
     }
 

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from marl_torchrl.envs.render import RenderError
-from marl_torchrl.registry import ConfigError
+from marl_torchrl.registry import ConfigError, check_known
 from marl_torchrl.rollout_stats import first_episodes
 
 EVAL_MAX_STEPS = 1000  # cap for envs without a time limit
@@ -74,9 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = OmegaConf.from_cli(sys.argv[1:] if argv is None else argv)
     known = {"checkpoint", "episodes", "render", "video", "device", "seed", "max_steps"}
     try:
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise ConfigError(f"unknown evaluate option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        check_known(args, known, "evaluate option(s)")
         if args.get("checkpoint") is None:
             raise ConfigError("usage: python -m marl_torchrl.evaluate checkpoint=<path> [episodes=N] [render=true]")
         env, policy, cfg, info = load_policy(

@@ -5,6 +5,8 @@ Every component reads and writes these names; losses let users rename them with 
 >>> from marl_torchrl import keys
 >>> keys.OBS
 ('agents', 'observation')
+>>> keys.as_tuple("reward"), keys.as_tuple(keys.OBS)
+(('reward',), ('agents', 'observation'))
 """
 GROUP = "agents"
 
@@ -26,3 +28,8 @@ STEP_COUNT = "step_count"
 EPISODE_REWARD = "episode_reward"
 # Sequence-replay keys (see marl_torchrl.data): a step is valid (not padding) where MASK is True.
 MASK = "mask"
+
+
+def as_tuple(key) -> tuple:
+    """A nested key as a tuple (``"reward"`` -> ``("reward",)``), e.g. to prefix it with ``"next"``."""
+    return (key,) if isinstance(key, str) else tuple(key)

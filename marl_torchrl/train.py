@@ -32,6 +32,11 @@ from marl_torchrl.rollout_stats import finished_episodes
 from marl_torchrl.update import gradient_step
 
 
+def _next_multiple(frames: int, interval: int) -> int:
+    """The first multiple of ``interval`` above ``frames`` (the next eval/checkpoint point)."""
+    return (frames // interval + 1) * interval
+
+
 def _setup(cfg: DictConfig, run_dir: Path) -> dict:
     """Build and check every part; nothing is collected here."""
     if cfg.threads:
@@ -112,8 +117,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     bar = tqdm(total=int(cfg.total_frames), initial=c["frames"], unit="frames", dynamic_ncols=True,
                disable=not sys.stderr.isatty())
-    next_eval = (c["frames"] // cfg.eval.interval_frames + 1) * cfg.eval.interval_frames if cfg.eval.interval_frames else None
-    next_ckpt = (c["frames"] // cfg.checkpoint.interval_frames + 1) * cfg.checkpoint.interval_frames
+    next_eval = _next_multiple(c["frames"], cfg.eval.interval_frames) if cfg.eval.interval_frames else None
+    next_ckpt = _next_multiple(c["frames"], cfg.checkpoint.interval_frames)
     t_start, t_mark, metrics = time.perf_counter(), time.perf_counter(), {}
     warmup = max(int(cfg.replay.warmup), int(cfg.replay.batch_size))
     for batch in collector:
@@ -151,10 +156,10 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         last = c["frames"] >= cfg.total_frames
         if next_eval is not None and (c["frames"] >= next_eval or last):  # the last iteration always evaluates
             metrics.update(evaluate_policy(s["eval_env"], parts.policy, max_steps=cfg.eval.max_steps or s["info"].max_steps))
-            next_eval = (c["frames"] // cfg.eval.interval_frames + 1) * cfg.eval.interval_frames
+            next_eval = _next_multiple(c["frames"], cfg.eval.interval_frames)
         if c["frames"] >= next_ckpt:
             _checkpoint(s, cfg, run_dir / "models" / f"checkpoint_{c['frames']}.pt")
-            next_ckpt = (c["frames"] // cfg.checkpoint.interval_frames + 1) * cfg.checkpoint.interval_frames
+            next_ckpt = _next_multiple(c["frames"], cfg.checkpoint.interval_frames)
         s["loggers"].log(metrics, step=c["iteration"])
         bar.update(frames)
         bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in ("rollout/ep_reward", "eval/ep_reward") if k in metrics})

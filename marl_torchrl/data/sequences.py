@@ -80,21 +80,27 @@ class SequenceBuilder:
         self._buf: dict | None = None  # key -> [E, L + 1, ...] open sequences
         self._pos: torch.Tensor | None = None  # [E] transitions written so far
 
+    def _sources(self, batch: TensorDictBase):
+        """Where each stored entry comes from: root observations, their ``next`` copies, per-step keys."""
+        root = {k: batch.get(k) for k in self._present}
+        nxt = {k: batch.get(("next", *keys.as_tuple(k))) for k in self._present}
+        step = {
+            self.action_key: batch.get(self.action_key),
+            self.reward_key: batch.get(("next", *keys.as_tuple(self.reward_key))),
+            self.terminated_key: batch.get(("next", *keys.as_tuple(self.terminated_key))),
+            self.is_init_key: batch.get(self.is_init_key),
+            **{k: batch.get(k) for k in self.extra_keys},
+        }
+        return root, nxt, step
+
     def _open(self, batch: TensorDictBase) -> None:
         e, slots = batch.shape[0], self.seq_len + 1
         self._present = [k for k in self.obs_keys if batch.get(k, None) is not None]
-        step_keys = {self.action_key: batch.get(self.action_key)}
-        for k in (self.reward_key, self.terminated_key):
-            step_keys[k] = batch.get(("next", *_tup(k)))
-        step_keys[self.is_init_key] = batch.get(self.is_init_key)
-        for k in self.extra_keys:
-            step_keys[k] = batch.get(k)
-        self._buf = {}
-        for k in self._present:
-            v = batch.get(k)
-            self._buf[k] = torch.zeros(e, slots, *v.shape[2:], dtype=v.dtype, device=v.device)
-        for k, v in step_keys.items():
-            self._buf[k] = torch.zeros(e, slots, *v.shape[2:], dtype=v.dtype, device=v.device)
+        root, _, step = self._sources(batch)
+        self._buf = {
+            k: torch.zeros(e, slots, *v.shape[2:], dtype=v.dtype, device=v.device)
+            for k, v in {**root, **step}.items()
+        }
         self._mask = torch.zeros(e, slots, 1, dtype=torch.bool, device=batch.device)
         self._pos = torch.zeros(e, dtype=torch.long, device=batch.device)
         if self.hidden_key is not None:
@@ -109,16 +115,8 @@ class SequenceBuilder:
             self._open(batch)
         e, t_len = batch.shape
         rows = torch.arange(e, device=self._pos.device)
-        root = {k: batch.get(k) for k in self._present}
-        nxt = {k: batch.get(("next", *_tup(k))) for k in self._present}
-        step = {
-            self.action_key: batch.get(self.action_key),
-            self.reward_key: batch.get(("next", *_tup(self.reward_key))),
-            self.terminated_key: batch.get(("next", *_tup(self.terminated_key))),
-            self.is_init_key: batch.get(self.is_init_key),
-            **{k: batch.get(k) for k in self.extra_keys},
-        }
-        done = batch.get(("next", *_tup(self.done_key))).reshape(e, t_len)
+        root, nxt, step = self._sources(batch)
+        done = batch.get(("next", *keys.as_tuple(self.done_key))).reshape(e, t_len)
         hidden = batch.get(self.hidden_key) if self.hidden_key is not None else None
         is_init = step[self.is_init_key].reshape(e, t_len)
         out = []
@@ -153,6 +151,3 @@ class SequenceBuilder:
         self._pos[idx] = 0
         return TensorDict(data, batch_size=[idx.numel()], device=self._mask.device)
 
-
-def _tup(key) -> tuple:
-    return (key,) if isinstance(key, str) else tuple(key)

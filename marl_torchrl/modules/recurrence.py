@@ -57,7 +57,7 @@ class AgentNetModule(TensorDictModuleBase):
         self.net = net
         self.obs_key, self.hidden_key, self.is_init_key = obs_key, hidden_key, is_init_key
         self.in_keys = [obs_key] + ([hidden_key, is_init_key] if net.rnn else [])
-        self.out_keys = [out_key] + ([("next", *_as_tuple(hidden_key))] if net.rnn else [])
+        self.out_keys = [out_key] + ([("next", *keys.as_tuple(hidden_key))] if net.rnn else [])
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         obs = tensordict.get(self.obs_key)
@@ -76,10 +76,6 @@ class AgentNetModule(TensorDictModuleBase):
         return tensordict
 
 
-def _as_tuple(key) -> tuple:
-    return (key,) if isinstance(key, str) else tuple(key)
-
-
 def hidden_state_primer(n_agents: int, hidden_dim: int, *, hidden_key=keys.HIDDEN) -> TensorDictPrimer:
     """A primer that puts a zero hidden state ``[*B, A, H]`` under ``hidden_key`` at every reset.
 
@@ -87,7 +83,7 @@ def hidden_state_primer(n_agents: int, hidden_dim: int, *, hidden_key=keys.HIDDE
     >>> primer.primers[("agents", "rnn_hidden")].shape
     torch.Size([2, 8])
     """
-    *group, name = _as_tuple(hidden_key)
+    *group, name = keys.as_tuple(hidden_key)
     spec: Composite | Unbounded = Unbounded(shape=(n_agents, hidden_dim))
     spec = Composite({name: spec}, shape=(n_agents,) if group else ())
     for level, g in enumerate(reversed(group)):  # the group's composite carries the agent dim
