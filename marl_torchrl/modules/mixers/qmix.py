@@ -92,19 +92,23 @@ class QMixer(Mixer):
         self.hyper_b_1 = nn.Linear(S, E, device=device)
         self.V = nn.Sequential(nn.Linear(S, E, device=device), nn.ReLU(), nn.Linear(E, 1, device=device))
 
+    def constrain(self, weights: torch.Tensor) -> torch.Tensor:
+        """Mixing weights from the hypernetworks: ``abs`` keeps ``dQ_tot/dq_i >= 0`` (monotonicity)."""
+        return weights.abs()
+
     def mix(self, chosen_action_value: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Mix ``[*B, A, 1]`` agent values with a ``[*B, S]`` state into ``[*B, 1]``."""
         batch = chosen_action_value.shape[:-2]
         if state.shape[:-1] != batch:
             raise ValueError(
-                f"QMixer: state batch dims {tuple(state.shape[:-1])} do not match "
+                f"{type(self).__name__}: state batch dims {tuple(state.shape[:-1])} do not match "
                 f"chosen_action_value batch dims {tuple(batch)}"
             )
         q = chosen_action_value.squeeze(-1)  # [*B, A]
-        w1 = self.hyper_w_1(state).abs().unflatten(-1, (self.n_agents, self.embed_dim))  # [*B, A, E]
+        w1 = self.constrain(self.hyper_w_1(state)).unflatten(-1, (self.n_agents, self.embed_dim))  # [*B, A, E]
         b1 = self.hyper_b_1(state)  # [*B, E]
         hidden = nn.functional.elu(torch.einsum("...a,...ae->...e", q, w1) + b1)  # [*B, E]
-        w_final = self.hyper_w_final(state).abs()  # [*B, E]
+        w_final = self.constrain(self.hyper_w_final(state))  # [*B, E]
         return (hidden * w_final).sum(-1, keepdim=True) + self.V(state)  # [*B, 1]
 
     def extra_repr(self) -> str:
