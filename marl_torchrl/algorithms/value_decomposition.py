@@ -1,8 +1,11 @@
-"""IQL, VDN and QMIX: one value-decomposition algorithm, three mixers.
+"""IQL, VDN and QMIX: one value-decomposition algorithm, three mixers (and Weighted QMIX as options).
 
 ``build`` makes the shared agent Q-network, the epsilon-greedy acting policy (greedy actions from the
 agent network alone: no mixer, no state), the sequence loss with the configured mixer (none for IQL),
-its optimiser and the target-network updater. Registered names: ``iql``, ``vdn``, ``qmix``.
+its optimiser and the target-network updater. Registered names: ``iql``, ``vdn``, ``qmix``,
+``qmix_nonmono``, ``ow_qmix``, ``cw_qmix``. With ``weighting: ow|cw`` (Weighted QMIX) it also builds a
+central ``Q*`` (a second agent network plus a feed-forward mixer of ``central_mixer_embed`` units) that
+the loss trains with the same optimiser; acting stays the QMIX agent network alone.
 
 >>> from marl_torchrl.envs import EnvSpecInfo
 >>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
@@ -16,22 +19,21 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from tensordict.nn import TensorDictSequential
-from torchrl.data import Categorical
-from torchrl.modules import EGreedyModule, QValueModule
-
 from marl_torchrl import keys
+from marl_torchrl.algorithms.acting import epsilon_greedy_policy
 from marl_torchrl.algorithms.base import AlgorithmParts, make_optimizer
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.modules.mixers import make_mixer
-from marl_torchrl.modules.recurrence import AgentNetModule, hidden_state_primer
+from marl_torchrl.modules.recurrence import hidden_state_primer
 from marl_torchrl.objectives.targets import TargetUpdater
 from marl_torchrl.objectives.value_decomposition import ValueDecompositionLoss
+from marl_torchrl.objectives.weighted import CentralQ
 from marl_torchrl.registry import ALGORITHMS, ConfigError, check_known
 
 ALGO_KEYS = {
     "name", "mixer", "mixer_options", "gamma", "td_lambda", "double_q", "loss_function", "optimizer",
     "lr", "grad_clip", "target_hard_interval", "target_tau", "eps_start", "eps_end", "eps_anneal_fraction",
+    "weighting", "alpha", "central_mixer_embed",
 }
 MODEL_KEYS = {"type", "hidden_dim", "layers", "agent_id", "layer_norm", "activation", "orthogonal_init"}
 
@@ -77,6 +79,12 @@ def build_value_decomposition(
     if mixer_name is not None:
         mixer = make_mixer(mixer_name, info.n_agents, info.state_dim, **dict(cfg.get("mixer_options") or {}))
         mixer = mixer.to(device)
+    central = None
+    if cfg.get("weighting") is not None:  # Weighted QMIX's central Q*: own agent net + feed-forward mixer
+        central_mixer = make_mixer(
+            "feedforward", info.n_agents, info.state_dim, mixing_embed_dim=int(cfg.get("central_mixer_embed", 256))
+        )
+        central = CentralQ(build_agent_net(model_cfg, info, info.n_actions), central_mixer).to(device)
     loss = ValueDecompositionLoss(
         net,
         mixer,
@@ -84,29 +92,12 @@ def build_value_decomposition(
         td_lambda=float(cfg.get("td_lambda", 0.0)),
         double_q=bool(cfg.get("double_q", True)),
         loss_function=cfg.get("loss_function", "l2"),
+        central=central,
+        weighting=cfg.get("weighting"),
+        alpha=cfg.get("alpha", 0.1),
     )
-    mask_key = keys.ACTION_MASK if info.has_action_mask else None
-    action_spec = Categorical(info.n_actions, shape=(info.n_agents,), device=device)
-    greedy = QValueModule(
-        action_space="categorical",
-        action_value_key=keys.ACTION_VALUE,
-        action_mask_key=mask_key,
-        out_keys=[keys.ACTION, keys.ACTION_VALUE, keys.CHOSEN_ACTION_VALUE],
-    )
-    eps_start, eps_end = float(cfg.get("eps_start", 1.0)), float(cfg.get("eps_end", 0.05))
-    frac = float(cfg.get("eps_anneal_fraction", 0.1))
-    if not (0.0 <= eps_end <= eps_start <= 1.0 and 0.0 < frac <= 1.0):
-        raise ConfigError(f"need 0 <= eps_end <= eps_start <= 1 and 0 < eps_anneal_fraction <= 1, got {cfg}")
-    explore = EGreedyModule(
-        action_spec,
-        eps_init=eps_start,
-        eps_end=eps_end,
-        annealing_num_steps=max(1, int(frac * total_frames)),
-        action_key=keys.ACTION,
-        action_mask_key=mask_key,
-        device=device,
-    )
-    policy = TensorDictSequential(AgentNetModule(net), greedy, explore)
+    eps = (cfg.get("eps_start", 1.0), cfg.get("eps_end", 0.05), cfg.get("eps_anneal_fraction", 0.1))
+    policy, explore = epsilon_greedy_policy(net, info, device, eps=eps, total_frames=total_frames)
     optimizer = make_optimizer(cfg.get("optimizer", "adam"), loss.parameters(), lr=float(cfg.get("lr", 5e-4)))
     updater = TargetUpdater(
         loss.target_pairs(), hard_interval=cfg.get("target_hard_interval"), tau=cfg.get("target_tau")
@@ -125,5 +116,5 @@ def build_value_decomposition(
     )
 
 
-for _name in ("iql", "vdn", "qmix"):
+for _name in ("iql", "vdn", "qmix", "qmix_nonmono", "ow_qmix", "cw_qmix"):
     ALGORITHMS.register(_name)(build_value_decomposition)

@@ -14,6 +14,7 @@ or by Polyak averaging; it is configured with exactly one of the two keys.
 """
 from __future__ import annotations
 
+import copy
 from typing import Iterable
 
 import torch
@@ -55,6 +56,17 @@ def lambda_returns(
         out[:, t] = g
         g_next = g
     return out
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy with ``requires_grad=False``, used as a target network.
+
+    >>> frozen_copy(nn.Linear(2, 2)).weight.requires_grad
+    False
+    """
+    target = copy.deepcopy(module)
+    target.requires_grad_(False)
+    return target
 
 
 class TargetUpdater:

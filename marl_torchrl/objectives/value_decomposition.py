@@ -9,10 +9,13 @@ Read top to bottom, for a batch of ``B`` sequences of ``L`` transitions (``L + 1
 3. chosen Q-values ``Q_i(o_t, a_t)`` are mixed with the state into ``Q_tot`` (IQL keeps one value per
    agent instead);
 4. next values: each agent's greedy next action among its available actions, taken from the online
-   network (double Q, default) or the target network, scored by the target network and target mixer;
+   network (double Q, default) or the target network, scored by the target network and target mixer
+   (Weighted QMIX: by the target central ``Q*`` instead);
 5. TD(lambda) or 1-step targets (:func:`~marl_torchrl.objectives.targets.lambda_returns`): truncated steps
    bootstrap, terminated steps do not;
-6. the squared (or Huber) TD error, averaged over valid transitions only.
+6. the squared (or Huber) TD error, averaged over valid transitions only; Weighted QMIX weighs it per
+   transition (:func:`~marl_torchrl.objectives.weighted.wqmix_weights`) and adds ``Q*``'s own squared
+   error against the same targets.
 
 >>> import torch
 >>> from marl_torchrl.modules.agents import SharedAgentNet
@@ -27,7 +30,6 @@ Read top to bottom, for a batch of ``B`` sequences of ``L`` transitions (``L + 1
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -38,15 +40,10 @@ from torch import nn
 from torchrl.objectives import LossModule
 
 from marl_torchrl import keys
-from marl_torchrl.objectives.targets import lambda_returns
+from marl_torchrl.objectives.sequence_ops import drop_burn_in, masked_mean, mix_values, unroll_with_burn_in
+from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
+from marl_torchrl.objectives.weighted import CentralQ, check_weighting, greedy_actions, wqmix_weights
 from marl_torchrl.registry import ConfigError
-
-
-def frozen_copy(module: nn.Module) -> nn.Module:
-    """A deep copy with ``requires_grad=False``, used as a target network."""
-    target = copy.deepcopy(module)
-    target.requires_grad_(False)
-    return target
 
 
 class ValueDecompositionLoss(LossModule):
@@ -60,9 +57,14 @@ class ValueDecompositionLoss(LossModule):
         double_q: pick next actions with the online network (default) instead of the target one.
         burn_in: steps without gradient at the start of sequences that begin mid-episode.
         loss_function: ``"l2"`` or ``"smooth_l1"``.
+        central: Weighted QMIX's central :class:`~marl_torchrl.objectives.weighted.CentralQ` (``Q*``); when
+            given, its target copy makes the targets and ``loss`` adds its squared error (``central_loss``).
+        weighting: ``"ow"`` or ``"cw"`` (needs ``central`` and a mixer) to weigh the TD errors 1 or ``alpha``.
+        alpha: the weight in ``(0, 1]`` of down-weighted transitions.
 
     Keys are renamable with ``set_keys`` (observation, state, action, action_mask, reward, terminated,
-    mask, is_init, hidden). The output holds ``loss`` and diagnostics (``td_error``, ``q_value``...).
+    mask, is_init, hidden). The output holds ``loss`` and diagnostics (``td_error``, ``q_value``...; with
+    a central ``Q*`` also ``central_loss`` and ``weight_mean``).
 
     >>> from marl_torchrl.modules.agents import SharedAgentNet
     >>> from marl_torchrl.modules.mixers import QMixer
@@ -98,6 +100,9 @@ class ValueDecompositionLoss(LossModule):
         double_q: bool = True,
         burn_in: int = 0,
         loss_function: str = "l2",
+        central: CentralQ | None = None,
+        weighting: str | None = None,
+        alpha: float = 0.1,
     ):
         super().__init__()
         if loss_function not in ("l2", "smooth_l1"):
@@ -106,12 +111,16 @@ class ValueDecompositionLoss(LossModule):
             raise ConfigError(f"gamma must be in (0, 1], got {gamma}")
         if not 0.0 <= td_lambda <= 1.0:
             raise ConfigError(f"td_lambda must be in [0, 1], got {td_lambda}")
+        check_weighting(weighting, alpha, central, mixer)
         self.agent_net = agent_net
         self.mixer = mixer
         self.agent_net_target = frozen_copy(agent_net)
         self.mixer_target = frozen_copy(mixer) if mixer is not None else None
         self.gamma, self.td_lambda, self.double_q = float(gamma), float(td_lambda), bool(double_q)
         self.burn_in, self.loss_function = int(burn_in), loss_function
+        self.central = central
+        self.central_target = frozen_copy(central) if central is not None else None
+        self.weighting, self.alpha = weighting, float(alpha)
 
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         pass  # targets are computed here, not by a torchrl value estimator
@@ -121,6 +130,8 @@ class ValueDecompositionLoss(LossModule):
         pairs = [(self.agent_net, self.agent_net_target)]
         if self.mixer is not None:
             pairs.append((self.mixer, self.mixer_target))
+        if self.central is not None:
+            pairs.append((self.central, self.central_target))
         return pairs
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -129,21 +140,16 @@ class ValueDecompositionLoss(LossModule):
 
     def _unroll_online(self, obs: torch.Tensor, h0) -> torch.Tensor:
         """Online Q-values ``[B, L+1, A, n]``; burn-in steps of mid-episode sequences get no gradient."""
-        b = self.burn_in
-        if b == 0 or not getattr(self.agent_net, "rnn", False):
-            return self.agent_net.unroll(obs, h0)[0]
-        with torch.no_grad():
-            q_pre, h_b = self.agent_net.unroll(obs[:, :b], h0)
-        q_post, _ = self.agent_net.unroll(obs[:, b:], h_b)
-        return torch.cat([q_pre, q_post], dim=1)
+        return unroll_with_burn_in(self.agent_net, obs, h0, self.burn_in)
 
-    def _mix(self, mixer, chosen: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
-        """``[B, L, A, 1] -> [B, L, 1]`` through the mixer, or ``[B, L, A]`` for IQL."""
-        if mixer is None:
-            return chosen.squeeze(-1)
-        if getattr(mixer, "needs_state", True):
-            return mixer(chosen, state.contiguous())
-        return mixer(chosen)
+    @torch.no_grad()
+    def _weights(self, q_taken, target, action, greedy, q_star_target, state) -> torch.Tensor:
+        """Weighted QMIX's 1-or-alpha weights ``[B, L, 1]`` of QMIX's errors (all 1 without weighting)."""
+        if self.weighting is None:
+            return torch.ones_like(q_taken)
+        is_greedy = (action == greedy).all(dim=-2)  # [B, L, 1]: every agent took its greedy action
+        star_greedy = self.central_target.joint_value(q_star_target, greedy, state)  # target Q*(s, greedy)
+        return wqmix_weights(self.weighting, q_taken, target, self.alpha, is_greedy, star_greedy)
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         k = self.tensor_keys
@@ -156,45 +162,51 @@ class ValueDecompositionLoss(LossModule):
         avail = td.get(k.action_mask, None)
         h0 = self._h0(td)
         is_init = td.get(k.is_init)[:, 0].reshape(-1)
-        if self.mixer is not None and getattr(self.mixer, "needs_state", True) and state is None:
+        needs_state = self.central is not None or (self.mixer is not None and getattr(self.mixer, "needs_state", True))
+        if needs_state and state is None:
             raise KeyError(f"the mixer needs a state but the batch has no '{k.state}' entry")
 
         q_all = self._unroll_online(obs, h0)  # [B, L+1, A, n]
         with torch.no_grad():
             q_all_target, _ = self.agent_net_target.unroll(obs, h0)
-        if self.burn_in and getattr(self.agent_net, "rnn", False):
-            # burn-in steps of sequences that continue an episode leave the loss
-            burn = torch.zeros_like(valid)
-            burn[:, : self.burn_in] = 1.0
-            valid = valid * (1.0 - burn * (~is_init).float().view(-1, 1, 1))
+        if getattr(self.agent_net, "rnn", False):  # burn-in steps of sequences that continue an episode leave the loss
+            valid = drop_burn_in(valid, is_init, self.burn_in)
 
         chosen = q_all[:, :-1].gather(-1, action)  # [B, L, A, 1]
-        q_taken = self._mix(self.mixer, chosen, None if state is None else state[:, :-1])
+        q_taken = mix_values(self.mixer, chosen, None if state is None else state[:, :-1])
 
         with torch.no_grad():
-            q_next_sel = q_all[:, 1:].detach() if self.double_q else q_all_target[:, 1:]
-            if avail is not None:
-                q_next_sel = q_next_sel.masked_fill(~avail[:, 1:].bool(), float("-inf"))
-            next_action = q_next_sel.argmax(dim=-1, keepdim=True)
-            next_chosen = q_all_target[:, 1:].gather(-1, next_action)
-            next_value = self._mix(self.mixer_target, next_chosen, None if state is None else state[:, 1:])
+            greedy = greedy_actions(q_all.detach(), avail)  # [B, L+1, A, 1]: the acting policy's choice
+            next_action = greedy[:, 1:] if self.double_q else greedy_actions(q_all_target, avail)[:, 1:]
+            if self.central is None:
+                next_chosen = q_all_target[:, 1:].gather(-1, next_action)
+                next_value = mix_values(self.mixer_target, next_chosen, None if state is None else state[:, 1:])
+            else:  # Weighted QMIX: the target Q* scores QMIX's greedy next joint action
+                q_star_target = self.central_target.unroll(obs)  # [B, L+1, A, n]
+                next_value = self.central_target.joint_value(q_star_target[:, 1:], next_action, state[:, 1:])
             target = lambda_returns(reward, terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
 
         err = q_taken - target
-        w = valid.expand_as(err)
-        n_valid = w.sum().clamp_min(1.0)
         if self.loss_function == "l2":
             per = err.pow(2)
         else:
             per = F.smooth_l1_loss(q_taken, target, reduction="none")
-        loss = (per * w).sum() / n_valid
+        loss, extra = masked_mean(per, valid), {}
+        if self.central is not None:  # Weighted QMIX: Q* learns the same targets; QMIX's errors are weighted
+            q_star_all = unroll_with_burn_in(self.central.agent_net, obs, None, self.burn_in)  # never acts: h0 = 0
+            q_star = self.central.joint_value(q_star_all[:, :-1], action, state[:, :-1])
+            central_loss = masked_mean((q_star - target).pow(2), valid)
+            weight = self._weights(q_taken, target, action, greedy[:, :-1], q_star_target[:, :-1], state[:, :-1])
+            loss = masked_mean(per * weight, valid) + central_loss
+            extra = {"central_loss": central_loss.detach(), "weight_mean": masked_mean(weight, valid)}
         return TensorDict(
             {
                 "loss": loss,
-                "td_error": ((err.abs() * w).sum() / n_valid).detach(),
-                "q_value": ((q_taken * w).sum() / n_valid).detach(),
-                "agent_q_value": ((chosen.squeeze(-1) * valid).sum() / (valid.sum().clamp_min(1.0) * chosen.shape[-2])).detach(),
-                "target_value": ((target * w).sum() / n_valid).detach(),
+                **extra,
+                "td_error": masked_mean(err.abs(), valid).detach(),
+                "q_value": masked_mean(q_taken, valid).detach(),
+                "agent_q_value": masked_mean(chosen.squeeze(-1), valid).detach(),
+                "target_value": masked_mean(target, valid).detach(),
             },
             batch_size=[],
         )
