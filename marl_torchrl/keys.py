@@ -17,6 +17,7 @@ AGENT_REWARD = (GROUP, "reward")
 ACTION_VALUE = (GROUP, "action_value")
 CHOSEN_ACTION_VALUE = (GROUP, "chosen_action_value")
 HIDDEN = (GROUP, "rnn_hidden")
+ACTOR_OUTPUT = (GROUP, "actor_output")  # a deterministic actor's raw (pre-squash) output
 
 STATE = "state"
 REWARD = "reward"

@@ -76,7 +76,8 @@ def plot_training(csv_path: str | Path, png_path: str | Path, window: int | None
 
     Panels: (1) ``rollout/ep_reward`` raw and moving average (``window`` rows; default about 1/20 of
     the run) with ``eval/ep_reward`` +- ``eval/std_ep_reward``; (2) ``train/loss``; (3)
-    ``train/q_value``; (4) ``rollout/epsilon`` and ``train/td_error`` on a twin axis. The x axis is
+    ``train/q_value``; (4) ``rollout/epsilon`` (or ``rollout/noise_sigma`` for Gaussian action noise)
+    and ``train/td_error`` on a twin axis. The x axis is
     ``frames`` when the log has it, else ``step``. A panel whose columns are missing says "no data".
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -122,14 +123,15 @@ def plot_training(csv_path: str | Path, png_path: str | Path, window: int | None
             ax.set_title(name)
             ax.plot(*pts, color=colour, lw=1.0)
 
-    eps, td = _series(log, x, "rollout/epsilon"), _series(log, x, "train/td_error")
+    explore_name = "rollout/epsilon" if "rollout/epsilon" in log else "rollout/noise_sigma"
+    eps, td = _series(log, x, explore_name), _series(log, x, "train/td_error")
     if eps is None and td is None:
-        _no_data(ax_eps, "epsilon / TD error")
+        _no_data(ax_eps, "exploration / TD error")
     else:
-        ax_eps.set_title("epsilon / TD error")
+        ax_eps.set_title("exploration / TD error")
         if eps is not None:
-            ax_eps.plot(*eps, color="tab:purple", label="rollout/epsilon")
-            ax_eps.set_ylabel("rollout/epsilon", color="tab:purple")
+            ax_eps.plot(*eps, color="tab:purple", label=explore_name)
+            ax_eps.set_ylabel(explore_name, color="tab:purple")
         if td is not None:
             twin = ax_eps.twinx()
             twin.plot(*td, color="tab:brown", lw=1.0, label="train/td_error")

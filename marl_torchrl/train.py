@@ -135,9 +135,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         metrics = {"frames": c["frames"], "rollout/num_episodes": c["num_episodes"]}
         if returns.numel():
             metrics.update({"rollout/ep_reward": returns.mean().item(), "rollout/ep_length": lengths.mean().item()})
-        eps = parts.exploration_value()
-        if eps is not None:
-            metrics["rollout/epsilon"] = eps
+        metrics.update(parts.exploration_metrics())
         t_train = time.perf_counter()
         n_upd = int(cfg.train.updates_per_batch) if len(replay) >= warmup else 0
         train_logs = [gradient_step(parts, replay.sample()) for _ in range(n_upd)]

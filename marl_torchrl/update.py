@@ -1,6 +1,8 @@
 """One gradient step of an algorithm's parts: loss -> backward -> clip -> optimisers -> target update.
 
 Each optimiser trains the parameters of its own loss term; its gradient norm is clipped on its own.
+The terms are summed and back-propagated once, so a term must not send gradient into parameters that
+another term's optimiser owns (FACMAC's actor loss calls its critic with detached parameters).
 
 >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
 >>> from marl_torchrl.envs import EnvSpecInfo
@@ -37,5 +39,6 @@ def gradient_step(parts: AlgorithmParts, batch: TensorDictBase) -> dict[str, flo
         opt.step()
     parts.target_updater.step()
     logs = {k: v.item() for k, v in out.items() if v.numel() == 1}
+    logs.setdefault("loss", total.item())  # losses with several terms log their sum as train/loss
     logs["grads"] = torch.stack(grad_norms).sum().item()
     return logs

@@ -60,8 +60,8 @@ class AlgorithmParts:
     >>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
     ...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
     >>> parts = build_value_decomposition(dict(name="iql", target_tau=0.01), {}, info, "cpu", 1000)
-    >>> parts.exploration_value(), list(parts.optimizers)
-    (1.0, ['loss'])
+    >>> parts.exploration_metrics(), list(parts.optimizers)
+    ({'rollout/epsilon': 1.0}, ['loss'])
     """
 
     policy: TensorDictModuleBase
@@ -74,7 +74,12 @@ class AlgorithmParts:
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
     hidden_key: NestedKey | None = None
 
-    def exploration_value(self) -> float | None:
-        """Current epsilon (or noise scale), for logging; None when the policy has none."""
+    def exploration_metrics(self) -> dict[str, float]:
+        """The exploration schedule's current value for logging: ``rollout/epsilon`` (epsilon-greedy)
+        or ``rollout/noise_sigma`` (Gaussian action noise); empty when the policy has neither."""
         m = self.modules.get("exploration")
-        return float(m.eps) if m is not None and hasattr(m, "eps") else None
+        if m is not None and hasattr(m, "eps"):
+            return {"rollout/epsilon": float(m.eps)}
+        if m is not None and hasattr(m, "sigma"):
+            return {"rollout/noise_sigma": float(m.sigma)}
+        return {}
