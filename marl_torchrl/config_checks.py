@@ -4,10 +4,10 @@ Hydra reports an unknown config-group option (``algorithm=qmx``) in a multi-line
 traceback hint; :func:`check_group_choices` catches those first and names the known options.
 
 >>> check_group_choices(["algorithm=qmix", "env=matrix/two_step", "seed=3"])
->>> check_group_choices(["algorithm=qmx"])
+>>> check_group_choices(["algorithm=qmx"])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-marl_torchrl.registry.ConfigError: unknown algorithm 'qmx'; known: iql, qmix, vdn
+marl_torchrl.registry.ConfigError: unknown algorithm 'qmx'; known: ..., iql, ..., qmix, ..., vdn
 """
 from __future__ import annotations
 

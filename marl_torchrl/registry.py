@@ -67,6 +67,29 @@ class Registry(Generic[T]):
 
         return deco
 
+    def register_class(self, name: str, cls: Callable, options: Iterable[str]) -> Callable:
+        """Register and return ``build(*args, **options) -> cls(*args, **options)`` that refuses any
+        keyword outside ``options`` with a one-line :class:`ConfigError` (config typos never pass).
+
+        >>> r = Registry("shape")
+        >>> build = r.register_class("box", dict, ["width"])
+        >>> build(width=2)
+        {'width': 2}
+        >>> r.get("box")(depth=2)
+        Traceback (most recent call last):
+        ...
+        marl_torchrl.registry.ConfigError: unknown option(s) for shape 'box': depth; known: width
+        """
+        allowed = tuple(options)
+
+        def build(*args, **given):
+            check_known(given, allowed, f"option(s) for {self.kind} '{name}'")
+            return cls(*args, **given)
+
+        build.__name__ = build.__qualname__ = f"build_{name}"
+        build.__doc__ = f"Build a {getattr(cls, '__name__', cls)} ({self.kind} '{name}'); options: {', '.join(allowed)}."
+        return self.register(name)(build)
+
     def get(self, name: str) -> T:
         if name not in self._items:
             raise ConfigError(f"unknown {self.kind} '{name}'; known: {', '.join(sorted(self._items))}")

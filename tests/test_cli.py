@@ -35,6 +35,8 @@ CASES = {
     "unknown_logger": ("train", ["logger=[csv,mlflow]"], ["logger", "mlflow"]),
     "both_target_updates": ("train", ["algorithm.target_tau=0.01"], ["target_hard_interval", "target_tau"]),
     "evaluate_missing_checkpoint": ("evaluate", ["checkpoint=/nope.pt"], ["checkpoint", "/nope.pt"]),
+    "unknown_mixer": ("train", ["algorithm=facmac", "algorithm.mixer=qmx"], ["unknown mixer", "qmx", "nonmonotonic"]),
+    "weighted_qmix_alpha_out_of_range": ("train", ["algorithm=ow_qmix", "algorithm.alpha=1.5"], ["alpha", "1.5"]),
 }
 
 # Small budgets: if a check failed to fire, training would still end quickly (and the test says so).

@@ -17,8 +17,11 @@ MIXER_CASES = [
     ("vdn", {}),
     ("qmix", {"hypernet_layers": 1, "mixing_embed_dim": 8}),
     ("qmix", {"hypernet_layers": 2, "mixing_embed_dim": 8, "hypernet_embed": 16}),
+    ("nonmonotonic", {"mixing_embed_dim": 8, "hypernet_embed": 16}),
+    ("nonmonotonic", {"hypernet_layers": 1, "mixing_embed_dim": 8, "init_scale": 0.001}),
+    ("feedforward", {"mixing_embed_dim": 16}),
 ]
-CASE_IDS = ["vdn", "qmix-1", "qmix-2"]
+CASE_IDS = ["vdn", "qmix-1", "qmix-2", "nonmono-2", "nonmono-1-small-init", "feedforward"]
 
 
 def _call(mixer, q, state):
@@ -61,6 +64,24 @@ def test_qmix_monotonic_in_every_agent_value(layers):
             bumped[:, step % A] += step
             cur = mixer(bumped, s)
             assert (cur >= prev - 1e-5).all()
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_nonmonotonic_mixer_can_decrease_in_an_agent_value(layers):
+    torch.manual_seed(0)
+    mixer = make_mixer("nonmonotonic", A, S, hypernet_layers=layers, mixing_embed_dim=8)
+    q = torch.randn(256, A, 1, requires_grad=True)
+    grad = torch.autograd.grad(mixer(q, torch.randn(256, S)).sum(), q)[0]
+    assert (grad < 0).any() and (grad > 0).any()  # dQ_tot/dQ_i < 0 somewhere: not monotonic
+
+
+def test_nonmonotonic_init_scale_shrinks_the_initial_output():
+    torch.manual_seed(0)
+    q, state = torch.randn(64, A, 1), torch.randn(64, S)
+    big = make_mixer("nonmonotonic", A, S)(q, state).abs().mean()
+    torch.manual_seed(0)
+    small = make_mixer("nonmonotonic", A, S, init_scale=0.001)(q, state).abs().mean()
+    assert small < 0.01 * big
 
 
 def test_qmix_two_layer_hypernets_structure():

@@ -26,19 +26,16 @@ For a batch of ``B`` sequences of ``L`` transitions (``L + 1`` observation slots
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
-from tensordict.utils import NestedKey
 from torch import nn
 from torchrl.objectives import LossModule
 
-from marl_torchrl import keys
 from marl_torchrl.modules.actors import TanhBounded, greedy_one_hot, gumbel_softmax_st
 from marl_torchrl.objectives.sequence_ops import (
-    call_detached, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in,
+    SequenceKeys, call_detached, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in,
 )
 from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
 from marl_torchrl.registry import ConfigError
@@ -70,18 +67,7 @@ class FACMACLoss(LossModule):
     marl_torchrl.registry.ConfigError: FACMAC needs either n_actions (discrete) or bound (continuous actions)
     """
 
-    @dataclass
-    class _AcceptedKeys:
-        observation: NestedKey = keys.OBS
-        state: NestedKey = keys.STATE
-        action: NestedKey = keys.ACTION
-        action_mask: NestedKey = keys.ACTION_MASK
-        reward: NestedKey = keys.REWARD
-        terminated: NestedKey = keys.TERMINATED
-        mask: NestedKey = keys.MASK
-        is_init: NestedKey = keys.IS_INIT
-        hidden: NestedKey = keys.HIDDEN
-
+    _AcceptedKeys = SequenceKeys
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
 

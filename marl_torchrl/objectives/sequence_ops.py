@@ -8,9 +8,33 @@ tensor(1.)
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from tensordict.utils import NestedKey
 from torch import nn
 from torch.func import functional_call
+
+from marl_torchrl import keys
+
+
+@dataclass
+class SequenceKeys:
+    """The replay keys every sequence loss reads; a loss renames them with ``set_keys``.
+
+    >>> SequenceKeys().observation
+    ('agents', 'observation')
+    """
+
+    observation: NestedKey = keys.OBS
+    state: NestedKey = keys.STATE
+    action: NestedKey = keys.ACTION
+    action_mask: NestedKey = keys.ACTION_MASK
+    reward: NestedKey = keys.REWARD
+    terminated: NestedKey = keys.TERMINATED
+    mask: NestedKey = keys.MASK
+    is_init: NestedKey = keys.IS_INIT
+    hidden: NestedKey = keys.HIDDEN
 
 
 def unroll_with_burn_in(net: nn.Module, obs: torch.Tensor, h0, burn_in: int) -> torch.Tensor:

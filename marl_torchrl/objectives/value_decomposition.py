@@ -30,17 +30,14 @@ Read top to bottom, for a batch of ``B`` sequences of ``L`` transitions (``L + 1
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
-from tensordict.utils import NestedKey
 from torch import nn
 from torchrl.objectives import LossModule
 
-from marl_torchrl import keys
-from marl_torchrl.objectives.sequence_ops import drop_burn_in, masked_mean, mix_values, unroll_with_burn_in
+from marl_torchrl.objectives.sequence_ops import SequenceKeys, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in
 from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
 from marl_torchrl.objectives.weighted import CentralQ, check_weighting, greedy_actions, wqmix_weights
 from marl_torchrl.registry import ConfigError
@@ -75,18 +72,7 @@ class ValueDecompositionLoss(LossModule):
     'global_state'
     """
 
-    @dataclass
-    class _AcceptedKeys:
-        observation: NestedKey = keys.OBS
-        state: NestedKey = keys.STATE
-        action: NestedKey = keys.ACTION
-        action_mask: NestedKey = keys.ACTION_MASK
-        reward: NestedKey = keys.REWARD
-        terminated: NestedKey = keys.TERMINATED
-        mask: NestedKey = keys.MASK
-        is_init: NestedKey = keys.IS_INIT
-        hidden: NestedKey = keys.HIDDEN
-
+    _AcceptedKeys = SequenceKeys
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
 

@@ -17,13 +17,13 @@ from typing import Any
 
 from torchrl.modules.models.multiagent import Mixer
 
-from marl_torchrl.modules.mixers.feedforward import FeedForwardMixer  # noqa: F401  (registers 'feedforward')
+from marl_torchrl.modules.mixers.feedforward import FeedForwardMixer
 from marl_torchrl.modules.mixers.nonmonotonic import NonMonotonicMixer
 from marl_torchrl.modules.mixers.qmix import QMixer
 from marl_torchrl.modules.mixers.vdn import VDNMixer
 from marl_torchrl.registry import MIXERS
 
-__all__ = ["Mixer", "VDNMixer", "QMixer", "NonMonotonicMixer", "make_mixer"]
+__all__ = ["Mixer", "VDNMixer", "QMixer", "NonMonotonicMixer", "FeedForwardMixer", "make_mixer"]
 
 
 def make_mixer(name: str, n_agents: int, state_dim: int, **options: Any) -> Mixer:
@@ -35,5 +35,9 @@ def make_mixer(name: str, n_agents: int, state_dim: int, **options: Any) -> Mixe
     Traceback (most recent call last):
     ...
     marl_torchrl.registry.ConfigError: unknown mixer 'qmx'; known: ...qmix...
+    >>> make_mixer("qmix", 4, 10, embed=16)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown option(s) for mixer 'qmix': embed; known: device, ...
     """
     return MIXERS.get(name)(n_agents, state_dim, **options)

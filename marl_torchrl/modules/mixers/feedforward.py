@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchrl.modules.models.multiagent import Mixer
 
-from marl_torchrl.registry import MIXERS, ConfigError, check_known
+from marl_torchrl.modules.mixers.base import StateMixer
+from marl_torchrl.registry import MIXERS, ConfigError
 
 __all__ = ["FeedForwardMixer", "build_feedforward"]
 
 
-class FeedForwardMixer(Mixer):
+class FeedForwardMixer(StateMixer):
     """``Q = MLP(concat(state, q)) + V(s)``: an unrestricted mixer (Weighted QMIX's central mixer).
 
     Args:
@@ -82,12 +82,6 @@ class FeedForwardMixer(Mixer):
 
     def mix(self, chosen_action_value: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Mix ``[*B, A, 1]`` agent values with a ``[*B, S]`` state into ``[*B, 1]``."""
-        batch = chosen_action_value.shape[:-2]
-        if state.shape[:-1] != batch:
-            raise ValueError(
-                f"{type(self).__name__}: state batch dims {tuple(state.shape[:-1])} do not match "
-                f"chosen_action_value batch dims {tuple(batch)}"
-            )
         out = self.net(torch.cat([state, chosen_action_value.squeeze(-1)], dim=-1))
         return out if self.V is None else out + self.V(state)
 
@@ -98,19 +92,6 @@ class FeedForwardMixer(Mixer):
         )
 
 
-_OPTIONS = ("device", "hidden_layers", "mixing_embed_dim", "state_value")
-
-
-@MIXERS.register("feedforward")
-def build_feedforward(n_agents: int, state_dim: int, **options: Any) -> FeedForwardMixer:
-    """Build a :class:`FeedForwardMixer` from config options; unknown options are a ``ConfigError``.
-
-    >>> build_feedforward(3, 6, mixing_embed_dim=16).embed_dim
-    16
-    >>> build_feedforward(3, 6, embed=16)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    marl_torchrl.registry.ConfigError: unknown option(s) for mixer 'feedforward': embed; known: device, ...
-    """
-    check_known(options, _OPTIONS, "option(s) for mixer 'feedforward'")
-    return FeedForwardMixer(n_agents=n_agents, state_dim=state_dim, **options)
+#: ``build_feedforward(n_agents, state_dim, **options)``, registered as mixer ``"feedforward"``; unknown options
+#: are a ``ConfigError``.
+build_feedforward = MIXERS.register_class("feedforward", FeedForwardMixer, ("device", "hidden_layers", "mixing_embed_dim", "state_value"))

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from marl_torchrl.modules.mixers.qmix import QMixer
-from marl_torchrl.registry import MIXERS, ConfigError, check_known
+from marl_torchrl.registry import MIXERS, ConfigError
 
 __all__ = ["NonMonotonicMixer", "build_nonmonotonic"]
 
@@ -78,15 +78,6 @@ class NonMonotonicMixer(QMixer):
         return f"{super().extra_repr()}, init_scale={self.init_scale}"
 
 
-_OPTIONS = ("device", "hypernet_embed", "hypernet_layers", "mixing_embed_dim", "init_scale")
-
-
-@MIXERS.register("nonmonotonic")
-def build_nonmonotonic(n_agents: int, state_dim: int, **options: Any) -> NonMonotonicMixer:
-    """Build a :class:`NonMonotonicMixer` from config options; unknown options are a ``ConfigError``.
-
-    >>> build_nonmonotonic(3, 6, init_scale=0.001).init_scale
-    0.001
-    """
-    check_known(options, _OPTIONS, "option(s) for mixer 'nonmonotonic'")
-    return NonMonotonicMixer(n_agents=n_agents, state_dim=state_dim, **options)
+#: ``build_nonmonotonic(n_agents, state_dim, **options)``, registered as mixer ``"nonmonotonic"``; unknown options
+#: are a ``ConfigError``.
+build_nonmonotonic = MIXERS.register_class("nonmonotonic", NonMonotonicMixer, ("device", "hypernet_embed", "hypernet_layers", "mixing_embed_dim", "init_scale"))

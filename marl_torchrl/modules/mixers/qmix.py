@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchrl.modules.models.multiagent import Mixer
 
-from marl_torchrl.registry import MIXERS, ConfigError, check_known
+from marl_torchrl.modules.mixers.base import StateMixer
+from marl_torchrl.registry import MIXERS, ConfigError
 
 __all__ = ["QMixer", "build_qmix"]
 
@@ -35,7 +35,7 @@ def _hypernet(in_dim: int, out_dim: int, layers: int, hidden: int, device: Any) 
     )
 
 
-class QMixer(Mixer):
+class QMixer(StateMixer):
     """Monotonic QMIX mixer: ``Q_tot = elu(q^T |W1(s)| + b1(s)) . |w_final(s)| + V(s)``.
 
     Args:
@@ -98,12 +98,6 @@ class QMixer(Mixer):
 
     def mix(self, chosen_action_value: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Mix ``[*B, A, 1]`` agent values with a ``[*B, S]`` state into ``[*B, 1]``."""
-        batch = chosen_action_value.shape[:-2]
-        if state.shape[:-1] != batch:
-            raise ValueError(
-                f"{type(self).__name__}: state batch dims {tuple(state.shape[:-1])} do not match "
-                f"chosen_action_value batch dims {tuple(batch)}"
-            )
         q = chosen_action_value.squeeze(-1)  # [*B, A]
         w1 = self.constrain(self.hyper_w_1(state)).unflatten(-1, (self.n_agents, self.embed_dim))  # [*B, A, E]
         b1 = self.hyper_b_1(state)  # [*B, E]
@@ -118,19 +112,6 @@ class QMixer(Mixer):
         )
 
 
-_OPTIONS = ("device", "hypernet_embed", "hypernet_layers", "mixing_embed_dim")
-
-
-@MIXERS.register("qmix")
-def build_qmix(n_agents: int, state_dim: int, **options: Any) -> QMixer:
-    """Build a :class:`QMixer` from config options; unknown options are a ``ConfigError``.
-
-    >>> build_qmix(3, 6, mixing_embed_dim=16).embed_dim
-    16
-    >>> build_qmix(3, 6, embed=16)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    marl_torchrl.registry.ConfigError: unknown option(s) for mixer 'qmix': embed; known: device, ...
-    """
-    check_known(options, _OPTIONS, "option(s) for mixer 'qmix'")
-    return QMixer(n_agents=n_agents, state_dim=state_dim, **options)
+#: ``build_qmix(n_agents, state_dim, **options)``, registered as mixer ``"qmix"``; unknown options
+#: are a ``ConfigError``.
+build_qmix = MIXERS.register_class("qmix", QMixer, ("device", "hypernet_embed", "hypernet_layers", "mixing_embed_dim"))
