@@ -41,7 +41,7 @@ def _batch(**kw):
 
 
 def _loss(mixer, **kw):
-    return FACMACLoss(SharedAgentNet(F, A, N, hidden_dim=H), AgentActionCritic(F, N, A, hidden_dim=H), mixer,
+    return FACMACLoss(SharedAgentNet(F, A, N, hidden_dim=H), AgentActionCritic(F, N, A, discrete=True, hidden_dim=H), mixer,
                       n_actions=N, **kw)
 
 

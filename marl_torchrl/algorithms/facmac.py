@@ -51,7 +51,7 @@ def build_facmac(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], info, dev
         bound, action_dim, n_actions = None, info.n_actions, info.n_actions
     actor = build_agent_net(model_cfg, info, action_dim).to(device)
     critic = AgentActionCritic(
-        info.obs_dim, action_dim, info.n_agents,
+        info.obs_dim, action_dim, info.n_agents, discrete=not info.continuous,
         hidden_dim=int(cfg.get("critic_hidden_dim", 64)), layers=int(cfg.get("critic_layers", 2)),
         agent_id=bool(model_cfg.get("agent_id", True)),
     ).to(device)

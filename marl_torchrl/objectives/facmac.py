@@ -18,7 +18,7 @@ For a batch of ``B`` sequences of ``L`` transitions (``L + 1`` observation slots
 >>> from marl_torchrl.data.synthetic import random_sequences
 >>> from marl_torchrl.modules import SharedAgentNet, NonMonotonicMixer
 >>> from marl_torchrl.modules.critics import AgentActionCritic
->>> loss = FACMACLoss(SharedAgentNet(3, 2, 4, hidden_dim=8), AgentActionCritic(3, 4, 2, hidden_dim=8),
+>>> loss = FACMACLoss(SharedAgentNet(3, 2, 4, hidden_dim=8), AgentActionCritic(3, 4, 2, discrete=True, hidden_dim=8),
 ...                   NonMonotonicMixer(2, 6, mixing_embed_dim=8), n_actions=4)
 >>> out = loss(random_sequences(batch=5, seq_len=6, n_agents=2, obs_dim=3, n_actions=4, state_dim=6, hidden_dim=8))
 >>> sorted(k for k in out.keys() if k.startswith("loss"))
