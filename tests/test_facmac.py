@@ -14,6 +14,7 @@ from marl_torchrl.algorithms.facmac import build_facmac
 from marl_torchrl.data import SequenceBuilder
 from marl_torchrl.data.synthetic import random_sequences
 from marl_torchrl.envs import EnvSpecInfo, describe, make_env
+from marl_torchrl.evaluate import main as evaluate_main
 from marl_torchrl.modules import NonMonotonicMixer, SharedAgentNet
 from marl_torchrl.modules.actors import TanhBounded, greedy_one_hot, gumbel_softmax_st
 from marl_torchrl.modules.critics import AgentActionCritic
@@ -166,6 +167,10 @@ def test_tiny_vmas_run(make_cfg, tmp_path, continuous):
     expected = "rollout/noise_sigma" if continuous == "true" else "rollout/epsilon"
     for name in ("train/loss", "train/loss_actor", "train/loss_qvalue", "train/td_error", "eval/ep_reward", expected):
         assert name in metrics, name
+    # the checkpoint evaluates with greedy, noise-free decentralised actors, twice the same
+    first = evaluate_main([f"checkpoint={tmp_path}/models/final_model.pt", "episodes=2", "seed=5"])
+    second = evaluate_main([f"checkpoint={tmp_path}/models/final_model.pt", "episodes=2", "seed=5"])
+    assert first["eval/ep_reward"] == second["eval/ep_reward"]
 
 
 def test_target_and_actor_actions_respect_masks():
