@@ -1,15 +1,19 @@
-"""Learning benchmark: QMIX, VDN and IQL with GRU agents on VMAS balance (4 agents), several seeds, CPU.
+"""Learning benchmark on VMAS balance (4 agents), GRU agents, several seeds, CPU.
 
-Runs each (algorithm, seed) as a real ``marl-train`` job (``--jobs`` at a time, one torch thread each),
-then writes under ``benchmarks/results/``:
+A variant is an algorithm plus overrides (see ``VARIANTS``: e.g. ``facmac_continuous`` is FACMAC with
+``env.continuous_actions=true``). Runs each (variant, seed) as a real ``marl-train`` job (``--jobs`` at a
+time, one torch thread each) unless its run directory already holds a log that reaches ``--frames``
+(so runs are shared between reports), then writes under ``benchmarks/results/``:
 
-- ``balance_runs.csv``: one row per run: final greedy return (mean over eval episodes), frames,
-  wall time, mean collection frames/s, mean gradient updates/s, end-to-end frames/s;
-- ``balance_summary.csv``: per algorithm mean and std over seeds of the same figures, plus a random
-  policy's return on the same env;
-- ``balance_curves.png``: greedy evaluation return against frames, mean +- std over seeds.
+- ``<name>_runs.csv``: one row per run: final greedy return (mean over eval episodes) at ``--frames``,
+  frames, wall time, mean collection frames/s, mean gradient updates/s, end-to-end frames/s;
+- ``<name>_summary.csv``: per variant mean and std over seeds of the same figures, plus a random
+  policy's return on the same env (discrete and, when a variant is continuous, continuous actions);
+- ``<name>_curves.png``: greedy evaluation return against frames, mean +- std over seeds.
 
-    python benchmarks/learning_balance.py --frames 800000 --seeds 0 1 2 --jobs 2
+    python benchmarks/learning_balance.py --frames 800000 --seeds 0 1 2 --jobs 2        # QMIX, VDN, IQL
+    python benchmarks/learning_balance.py --name facmac_balance --frames 400000 \
+        --variants qmix ow_qmix facmac facmac_continuous
 """
 from __future__ import annotations
 
@@ -22,29 +26,54 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the package from this checkout, installed or not
 RESULTS = ROOT / "benchmarks" / "results"
+FRAMES_PER_BATCH = 6400
 COMMON = [
-    "env=vmas/balance", "env.num_envs=64", "collector.frames_per_batch=6400", "train.updates_per_batch=16",
+    "env=vmas/balance", "env.num_envs=64", f"collector.frames_per_batch={FRAMES_PER_BATCH}", "train.updates_per_batch=16",
     "replay.batch_size=32", "replay.capacity=2000", "model.type=gru", "model.hidden_dim=64", "threads=1",
     "eval.episodes=32", "eval.interval_frames=40000", "checkpoint.interval_frames=400000", "logger=[csv]",
 ]
 
 
-def launch(algorithm: str, seed: int, frames: int, out: Path) -> subprocess.Popen:
-    run_dir = out / f"{algorithm}_s{seed}"
-    cmd = [sys.executable, "-m", "marl_torchrl.train", f"algorithm={algorithm}", f"seed={seed}",
+VARIANTS = {
+    "qmix": ["algorithm=qmix"],
+    "vdn": ["algorithm=vdn"],
+    "iql": ["algorithm=iql"],
+    "qmix_nonmono": ["algorithm=qmix_nonmono"],
+    "ow_qmix": ["algorithm=ow_qmix"],
+    "cw_qmix": ["algorithm=cw_qmix"],
+    "facmac": ["algorithm=facmac"],
+    "facmac_continuous": ["algorithm=facmac", "env.continuous_actions=true"],
+    "dop": ["algorithm=dop"],
+    "dop_continuous": ["algorithm=dop", "env.continuous_actions=true"],
+}
+
+
+def launch(variant: str, seed: int, frames: int, out: Path) -> subprocess.Popen:
+    run_dir = out / f"{variant}_s{seed}"
+    cmd = [sys.executable, "-m", "marl_torchrl.train", *VARIANTS[variant], f"seed={seed}",
            f"total_frames={frames}", f"hydra.run.dir={run_dir}", *COMMON]
-    log = open(out / f"{algorithm}_s{seed}.log", "w")
+    log = open(out / f"{variant}_s{seed}.log", "w")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def read_log(path: Path) -> list[dict]:
+def read_log(path: Path, frames: float = float("inf")) -> list[dict]:
+    """Rows of a run's log up to the iteration that reaches ``frames`` (the last one a run of that
+    length collects), so a longer run reports what it had at ``frames``."""
     with open(path) as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    limit = -(-frames // FRAMES_PER_BATCH) * FRAMES_PER_BATCH if frames != float("inf") else frames
+    return [r for r in rows if r["frames"] <= limit]
 
 
-def summarise_run(run_dir: Path) -> dict:
-    rows = read_log(run_dir / "training_log.csv")
+def finished(run_dir: Path, frames: int) -> bool:
+    log = run_dir / "training_log.csv"
+    return log.exists() and any(r["frames"] >= frames and "eval/ep_reward" in r for r in read_log(log, frames))
+
+
+def summarise_run(run_dir: Path, frames: int) -> dict:
+    rows = read_log(run_dir / "training_log.csv", frames)
     evals = [r for r in rows if "eval/ep_reward" in r]
     mean = lambda key: statistics.fmean(r[key] for r in rows if key in r)  # noqa: E731
     wall = max(r.get("time/elapsed_s", 0.0) for r in rows)
@@ -60,7 +89,7 @@ def summarise_run(run_dir: Path) -> dict:
     }
 
 
-def random_policy_return(episodes: int = 128, seed: int = 123) -> tuple[float, float]:
+def random_policy_return(episodes: int = 128, seed: int = 123, continuous: bool = False) -> tuple[float, float]:
     import torch
     from torchrl.envs.utils import RandomPolicy
 
@@ -68,13 +97,14 @@ def random_policy_return(episodes: int = 128, seed: int = 123) -> tuple[float, f
     from marl_torchrl.evaluate import evaluate_policy
 
     torch.manual_seed(seed)
-    cfg = {"family": "vmas", "task": "balance", "max_steps": 100, "scenario_kwargs": {"n_agents": 4}}
+    cfg = {"family": "vmas", "task": "balance", "max_steps": 100, "scenario_kwargs": {"n_agents": 4},
+           "continuous_actions": continuous}
     env = make_env(cfg, num_envs=episodes, seed=seed)
     m = evaluate_policy(env, RandomPolicy(env.full_action_spec), max_steps=100)
     return m["eval/ep_reward"], m["eval/std_ep_reward"]
 
 
-def plot(results: dict, random_ret: float, path: Path) -> None:
+def plot(results: dict, randoms: dict[str, float], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,7 +118,8 @@ def plot(results: dict, random_ret: float, path: Path) -> None:
         y = np.array([[v for _, v in r["curve"][:n]] for r in runs])
         ax.plot(x, y.mean(0), label=f"{algo} ({len(runs)} seeds)")
         ax.fill_between(x, y.mean(0) - y.std(0), y.mean(0) + y.std(0), alpha=0.2)
-    ax.axhline(random_ret, color="grey", ls="--", label="random policy")
+    for (label, value), style in zip(randoms.items(), ("--", ":")):
+        ax.axhline(value, color="grey", ls=style, label=label)
     ax.set_xlabel("frames")
     ax.set_ylabel("greedy eval return (team, mean over 32 episodes)")
     ax.set_title("VMAS balance, 4 agents, GRU agents, CPU")
@@ -99,7 +130,8 @@ def plot(results: dict, random_ret: float, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--algorithms", nargs="+", default=["qmix", "vdn", "iql"])
+    p.add_argument("--variants", nargs="+", default=["qmix", "vdn", "iql"], choices=sorted(VARIANTS))
+    p.add_argument("--name", default="balance", help="prefix of the result files")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--frames", type=int, default=800_000)
     p.add_argument("--jobs", type=int, default=2)
@@ -107,7 +139,7 @@ def main() -> None:
     p.add_argument("--summarise-only", action="store_true", help="only read finished runs in --out")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    todo = [(a, s) for a in args.algorithms for s in args.seeds]
+    todo = [(a, s) for a in args.variants for s in args.seeds if not finished(args.out / f"{a}_s{s}", args.frames)]
     if not args.summarise_only:
         running: list[subprocess.Popen] = []
         t0 = time.time()
@@ -122,22 +154,24 @@ def main() -> None:
         print(f"all runs done in {time.time() - t0:.0f} s")
     results: dict[str, list] = {}
     rows = []
-    for algo in args.algorithms:
+    for algo in args.variants:
         for seed in args.seeds:
             run_dir = args.out / f"{algo}_s{seed}"
-            if not (run_dir / "training_log.csv").exists():
+            if not finished(run_dir, args.frames):
                 continue
-            r = summarise_run(run_dir)
+            r = summarise_run(run_dir, args.frames)
             results.setdefault(algo, []).append(r)
             rows.append({"algorithm": algo, "seed": seed, **{k: v for k, v in r.items() if k != "curve"}})
-    random_ret, random_std = random_policy_return()
+    randoms = {"random policy": random_policy_return()}
+    if any("continuous_actions=true" in " ".join(VARIANTS[v]) for v in args.variants):
+        randoms["random policy (continuous)"] = random_policy_return(continuous=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "balance_runs.csv", "w", newline="") as f:
+    with open(RESULTS / f"{args.name}_runs.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     keys = ["final_return", "collection_fps", "updates_per_s", "end_to_end_fps", "wall_s", "frames"]
-    with open(RESULTS / "balance_summary.csv", "w", newline="") as f:
+    with open(RESULTS / f"{args.name}_summary.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["algorithm", "seeds"] + [f"{k}_{s}" for k in keys for s in ("mean", "std")])
         for algo, runs in results.items():
@@ -146,9 +180,10 @@ def main() -> None:
                 vals = [r[k] for r in runs]
                 stats += [round(statistics.fmean(vals), 3), round(statistics.pstdev(vals), 3)]
             w.writerow([algo, len(runs)] + stats)
-        w.writerow(["random_policy", "-", round(random_ret, 3), round(random_std, 3)] + [""] * (2 * len(keys) - 2))
-    plot(results, random_ret, RESULTS / "balance_curves.png")
-    print((RESULTS / "balance_summary.csv").read_text())
+        for label, (ret, std) in randoms.items():
+            w.writerow([label.replace(" ", "_"), "-", round(ret, 3), round(std, 3)] + [""] * (2 * len(keys) - 2))
+    plot(results, {k: v[0] for k, v in randoms.items()}, RESULTS / f"{args.name}_curves.png")
+    print((RESULTS / f"{args.name}_summary.csv").read_text())
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ script runs each algorithm alone for a short budget with the same settings and w
 end-to-end frames/s (mean over iterations after the first, which includes warm-up).
 
     python benchmarks/throughput_balance.py --frames 64000
+    python benchmarks/throughput_balance.py --variants qmix_nonmono ow_qmix cw_qmix facmac facmac_continuous
+
+Rows of variants not run this time are kept, so the CSV collects every variant measured.
 """
 from __future__ import annotations
 
@@ -16,18 +19,18 @@ import platform
 import statistics
 from pathlib import Path
 
-from learning_balance import RESULTS, ROOT, launch, read_log
+from learning_balance import RESULTS, ROOT, VARIANTS, launch, read_log
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--algorithms", nargs="+", default=["qmix", "vdn", "iql"])
+    p.add_argument("--variants", nargs="+", default=["qmix", "vdn", "iql"], choices=sorted(VARIANTS))
     p.add_argument("--frames", type=int, default=64_000)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "throughput")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for algo in args.algorithms:
+    for algo in args.variants:
         proc = launch(algo, 0, args.frames, args.out)
         if proc.wait():
             raise SystemExit(f"{algo} failed; see {args.out}/{algo}_s0.log")
@@ -41,8 +44,12 @@ def main() -> None:
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch_threads": 1,
         })
         print(rows[-1])
-    with open(RESULTS / "balance_throughput.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    path = RESULTS / "balance_throughput.csv"
+    if path.exists():
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["algorithm"] not in args.variants] + rows
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[-1]))
         w.writeheader()
         w.writerows(rows)
 
