@@ -37,6 +37,7 @@ CASES = {
     "evaluate_missing_checkpoint": ("evaluate", ["checkpoint=/nope.pt"], ["checkpoint", "/nope.pt"]),
     "unknown_mixer": ("train", ["algorithm=facmac", "algorithm.mixer=qmx"], ["unknown mixer", "qmx", "nonmonotonic"]),
     "weighted_qmix_alpha_out_of_range": ("train", ["algorithm=ow_qmix", "algorithm.alpha=1.5"], ["alpha", "1.5"]),
+    "dop_negative_temperature": ("train", ["algorithm=dop", "algorithm.alpha_init=-0.1"], ["alpha_init", "-0.1"]),
 }
 
 # Small budgets: if a check failed to fire, training would still end quickly (and the test says so).

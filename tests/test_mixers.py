@@ -20,8 +20,9 @@ MIXER_CASES = [
     ("nonmonotonic", {"mixing_embed_dim": 8, "hypernet_embed": 16}),
     ("nonmonotonic", {"hypernet_layers": 1, "mixing_embed_dim": 8, "init_scale": 0.001}),
     ("feedforward", {"mixing_embed_dim": 16}),
+    ("dop", {"hypernet_embed": 16}),
 ]
-CASE_IDS = ["vdn", "qmix-1", "qmix-2", "nonmono-2", "nonmono-1-small-init", "feedforward"]
+CASE_IDS = ["vdn", "qmix-1", "qmix-2", "nonmono-2", "nonmono-1-small-init", "feedforward", "dop"]
 
 
 def _call(mixer, q, state):

@@ -1,14 +1,14 @@
 """Algorithms: build policy + loss + optimisers from config (no training loop inside).
 
 >>> from marl_torchrl.registry import ALGORITHMS
->>> {"iql", "vdn", "qmix", "qmix_nonmono", "facmac"} <= set(ALGORITHMS.names())
+>>> {"iql", "vdn", "qmix", "qmix_nonmono", "ow_qmix", "cw_qmix", "facmac", "dop"} <= set(ALGORITHMS.names())
 True
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from marl_torchrl.algorithms import facmac, value_decomposition  # noqa: F401  (registers the algorithms)
+from marl_torchrl.algorithms import dop, facmac, value_decomposition  # noqa: F401  (registers the algorithms)
 from marl_torchrl.algorithms.base import AlgorithmParts, make_optimizer
 from marl_torchrl.registry import ALGORITHMS
 

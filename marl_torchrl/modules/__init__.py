@@ -5,7 +5,7 @@
 2
 """
 from marl_torchrl.modules.agents import SharedAgentNet
-from marl_torchrl.modules.mixers import Mixer, NonMonotonicMixer, QMixer, VDNMixer, make_mixer
+from marl_torchrl.modules.mixers import DOPMixer, Mixer, NonMonotonicMixer, QMixer, VDNMixer, make_mixer
 from marl_torchrl.modules.recurrence import AgentNetModule, hidden_state_primer
 
-__all__ = ["SharedAgentNet", "AgentNetModule", "hidden_state_primer", "Mixer", "QMixer", "NonMonotonicMixer", "VDNMixer", "make_mixer"]
+__all__ = ["SharedAgentNet", "AgentNetModule", "hidden_state_primer", "Mixer", "QMixer", "NonMonotonicMixer", "DOPMixer", "VDNMixer", "make_mixer"]

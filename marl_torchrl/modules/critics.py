@@ -70,3 +70,48 @@ class AgentActionCritic(nn.Module):
         if not self.discrete:
             raise ValueError("action_values is for discrete critics; a continuous critic scores given actions")
         return self.net(obs)[0]
+
+
+class HistoryCritic(nn.Module):
+    """Per-agent critic over the agent's own history: ``Q_i(tau_i, a_i)`` with a shared GRU (or MLP) trunk.
+
+    The trunk (a :class:`~marl_torchrl.modules.agents.SharedAgentNet`, one-hot agent id optional) turns
+    each agent's observation sequence into features ``h_t``; a head scores actions from them: every
+    action's value for discrete actions (``[.., n_actions]``), ``f([h_t, a])`` for continuous ones. The
+    critic never acts, so its recurrence starts from zero at the start of each replayed sequence (exact
+    for whole-episode sequences, the default).
+
+    >>> critic = HistoryCritic(obs_dim=3, action_dim=4, n_agents=2, discrete=True, hidden_dim=8)
+    >>> h = critic.features(torch.randn(5, 7, 2, 3))
+    >>> critic.values(h).shape, h.shape
+    (torch.Size([5, 7, 2, 4]), torch.Size([5, 7, 2, 8]))
+    >>> cont = HistoryCritic(obs_dim=3, action_dim=2, n_agents=2, discrete=False, hidden_dim=8)
+    >>> cont.values(cont.features(torch.randn(5, 7, 2, 3)), torch.zeros(5, 7, 2, 2)).shape
+    torch.Size([5, 7, 2, 1])
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, n_agents: int, *, discrete: bool, hidden_dim: int = 64,
+                 rnn: bool = True, agent_id: bool = True, orthogonal_init: bool = True):
+        super().__init__()
+        self.discrete, self.action_dim = discrete, action_dim
+        self.trunk = SharedAgentNet(obs_dim, n_agents, hidden_dim, hidden_dim=hidden_dim, rnn=rnn, layers=1,
+                                    agent_id=agent_id, orthogonal_init=orthogonal_init)
+        in_dim, out_dim = (hidden_dim, action_dim) if discrete else (hidden_dim + action_dim, 1)
+        self.head = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+    def features(self, obs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        """``[N, T, A, F]`` observations -> ``[N, T, A, H]`` history features (from ``h0``, zero if None)."""
+        return self.trunk.unroll(obs, h0)[0]
+
+    def forward(self, features: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+        """Same as :meth:`values` (so the head can be called with detached parameters)."""
+        return self.values(features, action)
+
+    def values(self, features: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+        """Discrete: all actions' values ``[..., n]``; continuous: the value of ``action`` ``[..., 1]``."""
+        h = torch.relu(features)
+        if self.discrete:
+            return self.head(h)
+        if action is None:
+            raise ValueError("a continuous critic needs the action to score")
+        return self.head(torch.cat([h, action.to(h.dtype)], dim=-1))

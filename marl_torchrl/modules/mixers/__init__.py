@@ -17,13 +17,14 @@ from typing import Any
 
 from torchrl.modules.models.multiagent import Mixer
 
+from marl_torchrl.modules.mixers.dop import DOPMixer
 from marl_torchrl.modules.mixers.feedforward import FeedForwardMixer
 from marl_torchrl.modules.mixers.nonmonotonic import NonMonotonicMixer
 from marl_torchrl.modules.mixers.qmix import QMixer
 from marl_torchrl.modules.mixers.vdn import VDNMixer
 from marl_torchrl.registry import MIXERS
 
-__all__ = ["Mixer", "VDNMixer", "QMixer", "NonMonotonicMixer", "FeedForwardMixer", "make_mixer"]
+__all__ = ["Mixer", "VDNMixer", "QMixer", "NonMonotonicMixer", "FeedForwardMixer", "DOPMixer", "make_mixer"]
 
 
 def make_mixer(name: str, n_agents: int, state_dim: int, **options: Any) -> Mixer:
