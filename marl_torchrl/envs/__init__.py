@@ -1,6 +1,6 @@
 """Environments with one face: ``make_env(cfg)`` builds any registered family, ``describe(env)`` reads it.
 
-Importing this package registers the families ``vmas``, ``matrix`` and ``gridworld`` in
+Importing this package registers the families ``vmas``, ``matrix``, ``gridworld`` and ``lbf`` in
 :data:`marl_torchrl.registry.ENV_FAMILIES`.
 
 >>> from marl_torchrl.envs import make_env, describe
@@ -8,6 +8,6 @@ Importing this package registers the families ``vmas``, ``matrix`` and ``gridwor
 2
 """
 from marl_torchrl.envs.face import EnvSpecInfo, describe, make_env, standard_face
-from marl_torchrl.envs import gridworld, matrix, vmas  # noqa: F401  (register the families)
+from marl_torchrl.envs import gridworld, lbf, matrix, vmas  # noqa: F401  (register the families)
 
 __all__ = ["EnvSpecInfo", "describe", "make_env", "standard_face"]
