@@ -21,6 +21,7 @@ from torchrl.data import Bounded, Categorical
 from torchrl.modules import AdditiveGaussianModule, EGreedyModule, QValueModule
 
 from marl_torchrl import keys
+from marl_torchrl.modules.actors import TanhBounded
 from marl_torchrl.modules.recurrence import AgentNetModule
 from marl_torchrl.registry import ConfigError
 
@@ -70,6 +71,21 @@ def action_bounds(info, device=None) -> tuple[torch.Tensor, torch.Tensor]:
             f"continuous actions need finite bounds with high > low, got low={low.tolist()}, high={high.tolist()}"
         )
     return low, high
+
+
+def action_space(info, device=None) -> tuple:
+    """``(bound, action_dim, n_actions)``: a :class:`~marl_torchrl.modules.actors.TanhBounded` of the
+    env's bounds, the action dimensions and None for continuous actions; ``(None, n, n)`` for ``n``
+    discrete actions.
+
+    >>> from marl_torchrl.envs import EnvSpecInfo
+    >>> action_space(EnvSpecInfo(2, 3, 6, 4, False, None, None, False, 10))
+    (None, 4, 4)
+    """
+    if not info.continuous:
+        return None, info.n_actions, info.n_actions
+    low, high = action_bounds(info, device)
+    return TanhBounded(low, high).to(device), low.shape[-1], None
 
 
 def gaussian_noise_policy(net, to_action, info, device, *, sigma: tuple[float, float, float], total_frames: int):

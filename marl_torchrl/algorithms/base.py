@@ -20,6 +20,8 @@ from tensordict.utils import NestedKey
 from torchrl.envs.transforms import Transform
 from torchrl.objectives import LossModule
 
+from marl_torchrl import keys
+from marl_torchrl.modules.recurrence import hidden_state_primer
 from marl_torchrl.objectives.targets import TargetUpdater
 from marl_torchrl.registry import ConfigError
 
@@ -83,3 +85,35 @@ class AlgorithmParts:
         if m is not None and hasattr(m, "sigma"):
             return {"rollout/noise_sigma": float(m.sigma)}
         return {}
+
+
+def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploration=None) -> AlgorithmParts:
+    """The parts every algorithm finishes with: the target updater from ``target_hard_interval`` /
+    ``target_tau``, the checked ``grad_clip`` (> 0, or null for none), and, for a recurrent agent
+    network, its hidden-state primer and key. ``exploration`` is a module with ``step(frames)``
+    (epsilon or noise schedule), or None when the policy explores by itself.
+
+    >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+    >>> from marl_torchrl.envs import EnvSpecInfo
+    >>> info = EnvSpecInfo(2, 3, 6, 4, False, None, None, False, 10)
+    >>> build_value_decomposition(dict(name="vdn", target_tau=0.01, grad_clip=0), {}, info, "cpu", 100)
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: grad_clip must be > 0 or null, got 0
+    """
+    grad_clip = cfg.get("grad_clip", 10.0)
+    if grad_clip is not None and not float(grad_clip) > 0:
+        raise ConfigError(f"grad_clip must be > 0 or null, got {grad_clip}")
+    rnn = bool(getattr(agent_net, "rnn", False))
+    return AlgorithmParts(
+        policy=policy,
+        loss=loss,
+        optimizers=optimizers,
+        target_updater=TargetUpdater(loss.target_pairs(), hard_interval=cfg.get("target_hard_interval"),
+                                     tau=cfg.get("target_tau")),
+        grad_clip=None if grad_clip is None else float(grad_clip),
+        exploration_step=exploration.step if exploration is not None else (lambda frames: None),
+        env_transforms=[hidden_state_primer(info.n_agents, agent_net.hidden_dim)] if rnn else [],
+        modules={"exploration": exploration} if exploration is not None else {},
+        hidden_key=keys.HIDDEN if rnn else None,
+    )

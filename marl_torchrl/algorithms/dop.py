@@ -23,17 +23,15 @@ from typing import Any, Mapping
 from tensordict.nn import TensorDictSequential
 
 from marl_torchrl import keys
-from marl_torchrl.algorithms.acting import action_bounds
-from marl_torchrl.algorithms.base import AlgorithmParts, make_optimizer
+from marl_torchrl.algorithms.acting import action_space
+from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
 from marl_torchrl.algorithms.value_decomposition import build_agent_net
-from marl_torchrl.modules.actors import TanhBounded
 from marl_torchrl.modules.critics import HistoryCritic
 from marl_torchrl.modules.mixers import make_mixer
-from marl_torchrl.modules.recurrence import AgentNetModule, hidden_state_primer
+from marl_torchrl.modules.recurrence import AgentNetModule
 from marl_torchrl.modules.stochastic import StochasticActionModule
 from marl_torchrl.objectives.dop import DOPSACLoss
-from marl_torchrl.objectives.targets import TargetUpdater
-from marl_torchrl.registry import ALGORITHMS, ConfigError, check_known
+from marl_torchrl.registry import ALGORITHMS, check_known
 
 DOP_KEYS = {
     "name", "mixer_options", "gamma", "td_lambda", "optimizer", "actor_lr", "critic_lr", "alpha_lr", "grad_clip",
@@ -46,12 +44,8 @@ DOP_KEYS = {
 def build_dop(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], info, device, total_frames: int) -> AlgorithmParts:
     """Policy, DOP-SAC loss, actor / critic / temperature optimisers and the target updater."""
     check_known(cfg, DOP_KEYS, f"option(s) for algorithm '{cfg.get('name')}'")
-    if info.continuous:
-        low, high = action_bounds(info, device)
-        bound, action_dim, n_actions, out_dim = TanhBounded(low, high).to(device), low.shape[-1], None, 2 * low.shape[-1]
-    else:
-        bound, action_dim, n_actions, out_dim = None, info.n_actions, info.n_actions, info.n_actions
-    actor = build_agent_net(model_cfg, info, out_dim).to(device)
+    bound, action_dim, n_actions = action_space(info, device)
+    actor = build_agent_net(model_cfg, info, 2 * action_dim if info.continuous else action_dim).to(device)  # mean, log-std
     critics = [
         HistoryCritic(info.obs_dim, action_dim, info.n_agents, discrete=not info.continuous,
                       hidden_dim=int(cfg.get("critic_hidden_dim", 64)), rnn=bool(cfg.get("critic_rnn", True)),
@@ -76,16 +70,4 @@ def build_dop(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], info, device
     }
     if loss.learn_alpha:
         optimizers["loss_alpha"] = make_optimizer(opt, [loss.log_alpha], lr=float(cfg.get("alpha_lr", 3e-4)))
-    updater = TargetUpdater(loss.target_pairs(), hard_interval=cfg.get("target_hard_interval"), tau=cfg.get("target_tau"))
-    grad_clip = cfg.get("grad_clip", 10.0)
-    if grad_clip is not None and not float(grad_clip) > 0:
-        raise ConfigError(f"grad_clip must be > 0 or null, got {grad_clip}")
-    return AlgorithmParts(
-        policy=policy,
-        loss=loss,
-        optimizers=optimizers,
-        target_updater=updater,
-        grad_clip=None if grad_clip is None else float(grad_clip),
-        env_transforms=[hidden_state_primer(info.n_agents, actor.hidden_dim)] if actor.rnn else [],
-        hidden_key=keys.HIDDEN if actor.rnn else None,
-    )
+    return assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info)

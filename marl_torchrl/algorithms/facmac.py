@@ -20,17 +20,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from marl_torchrl import keys
-from marl_torchrl.algorithms.acting import action_bounds, epsilon_greedy_policy, gaussian_noise_policy
-from marl_torchrl.algorithms.base import AlgorithmParts, make_optimizer
+from marl_torchrl.algorithms.acting import action_space, epsilon_greedy_policy, gaussian_noise_policy
+from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
 from marl_torchrl.algorithms.value_decomposition import build_agent_net
-from marl_torchrl.modules.actors import TanhBounded
 from marl_torchrl.modules.critics import AgentActionCritic
 from marl_torchrl.modules.mixers import make_mixer
-from marl_torchrl.modules.recurrence import hidden_state_primer
 from marl_torchrl.objectives.facmac import FACMACLoss
-from marl_torchrl.objectives.targets import TargetUpdater
-from marl_torchrl.registry import ALGORITHMS, ConfigError, check_known
+from marl_torchrl.registry import ALGORITHMS, check_known
 
 FACMAC_KEYS = {
     "name", "mixer", "mixer_options", "gamma", "td_lambda", "optimizer", "actor_lr", "critic_lr", "grad_clip",
@@ -44,11 +40,7 @@ FACMAC_KEYS = {
 def build_facmac(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], info, device, total_frames: int) -> AlgorithmParts:
     """Policy, FACMAC loss, actor and critic optimisers and the (soft) target updater."""
     check_known(cfg, FACMAC_KEYS, f"option(s) for algorithm '{cfg.get('name')}'")
-    if info.continuous:
-        low, high = action_bounds(info, device)
-        bound, action_dim, n_actions = TanhBounded(low, high).to(device), low.shape[-1], None
-    else:
-        bound, action_dim, n_actions = None, info.n_actions, info.n_actions
+    bound, action_dim, n_actions = action_space(info, device)
     actor = build_agent_net(model_cfg, info, action_dim).to(device)
     critic = AgentActionCritic(
         info.obs_dim, action_dim, info.n_agents, discrete=not info.continuous,
@@ -76,18 +68,5 @@ def build_facmac(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], info, dev
         "loss_actor": make_optimizer(opt_name, actor.parameters(), lr=float(cfg.get("actor_lr", 5e-4))),
         "loss_qvalue": make_optimizer(opt_name, critic_params, lr=float(cfg.get("critic_lr", 5e-4))),
     }
-    updater = TargetUpdater(loss.target_pairs(), hard_interval=cfg.get("target_hard_interval"), tau=cfg.get("target_tau"))
-    grad_clip = cfg.get("grad_clip", 10.0)
-    if grad_clip is not None and not float(grad_clip) > 0:
-        raise ConfigError(f"grad_clip must be > 0 or null, got {grad_clip}")
-    return AlgorithmParts(
-        policy=policy,
-        loss=loss,
-        optimizers=optimizers,
-        target_updater=updater,
-        grad_clip=None if grad_clip is None else float(grad_clip),
-        exploration_step=explore.step,
-        env_transforms=[hidden_state_primer(info.n_agents, actor.hidden_dim)] if actor.rnn else [],
-        modules={"exploration": explore},
-        hidden_key=keys.HIDDEN if actor.rnn else None,
-    )
+    return assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
+                          exploration=explore)

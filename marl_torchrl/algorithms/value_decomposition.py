@@ -19,13 +19,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from marl_torchrl import keys
 from marl_torchrl.algorithms.acting import epsilon_greedy_policy
-from marl_torchrl.algorithms.base import AlgorithmParts, make_optimizer
+from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.modules.mixers import make_mixer
-from marl_torchrl.modules.recurrence import hidden_state_primer
-from marl_torchrl.objectives.targets import TargetUpdater
 from marl_torchrl.objectives.value_decomposition import ValueDecompositionLoss
 from marl_torchrl.objectives.weighted import CentralQ
 from marl_torchrl.registry import ALGORITHMS, ConfigError, check_known
@@ -99,21 +96,8 @@ def build_value_decomposition(
     eps = (cfg.get("eps_start", 1.0), cfg.get("eps_end", 0.05), cfg.get("eps_anneal_fraction", 0.1))
     policy, explore = epsilon_greedy_policy(net, info, device, eps=eps, total_frames=total_frames)
     optimizer = make_optimizer(cfg.get("optimizer", "adam"), loss.parameters(), lr=float(cfg.get("lr", 5e-4)))
-    updater = TargetUpdater(
-        loss.target_pairs(), hard_interval=cfg.get("target_hard_interval"), tau=cfg.get("target_tau")
-    )
-    grad_clip = cfg.get("grad_clip", 10.0)
-    return AlgorithmParts(
-        policy=policy,
-        loss=loss,
-        optimizers={"loss": optimizer},
-        target_updater=updater,
-        grad_clip=None if grad_clip is None else float(grad_clip),
-        exploration_step=explore.step,
-        env_transforms=[hidden_state_primer(info.n_agents, net.hidden_dim)] if net.rnn else [],
-        modules={"exploration": explore},
-        hidden_key=keys.HIDDEN if net.rnn else None,
-    )
+    return assemble_parts(cfg, policy=policy, loss=loss, optimizers={"loss": optimizer}, agent_net=net, info=info,
+                          exploration=explore)
 
 
 for _name in ("iql", "vdn", "qmix", "qmix_nonmono", "ow_qmix", "cw_qmix"):
