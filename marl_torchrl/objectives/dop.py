@@ -34,16 +34,15 @@ from typing import Sequence
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
-from torchrl.objectives import LossModule
 
 from marl_torchrl.modules.actors import TanhBounded
 from marl_torchrl.modules.stochastic import masked_log_probs, squashed_normal_sample
-from marl_torchrl.objectives.sequence_ops import SequenceKeys, call_detached, drop_burn_in, masked_mean, unroll_with_burn_in
+from marl_torchrl.objectives.sequence_ops import SequenceLoss, call_detached, drop_burn_in, masked_mean, unroll_with_burn_in
 from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
 from marl_torchrl.registry import ConfigError
 
 
-class DOPSACLoss(LossModule):
+class DOPSACLoss(SequenceLoss):
     """DOP-SAC's ``loss_actor``, ``loss_qvalue`` and ``loss_alpha``.
 
     Args:
@@ -66,10 +65,6 @@ class DOPSACLoss(LossModule):
     marl_torchrl.registry.ConfigError: DOP's temperature alpha_init must be > 0, got -0.1
     """
 
-    _AcceptedKeys = SequenceKeys
-    default_keys = SequenceKeys
-    tensor_keys: SequenceKeys
-
     def __init__(
         self,
         actor: nn.Module,
@@ -85,15 +80,13 @@ class DOPSACLoss(LossModule):
         target_entropy: float | None = None,
         burn_in: int = 0,
     ):
-        super().__init__()
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
         if (n_actions is None) == (bound is None):
             raise ConfigError("DOP needs either n_actions (discrete) or bound (continuous actions)")
         if len(critics) != 2 or len(mixers) != 2 or critics[0] is critics[1] or mixers[0] is mixers[1]:
             raise ConfigError("DOP needs two critics and two mixers with separate parameters")
         if not float(alpha_init) > 0:
             raise ConfigError(f"DOP's temperature alpha_init must be > 0, got {alpha_init}")
-        if not 0.0 < gamma <= 1.0 or not 0.0 <= td_lambda <= 1.0:
-            raise ConfigError(f"need gamma in (0, 1] and td_lambda in [0, 1], got {gamma}, {td_lambda}")
         self.actor, self.bound, self.n_actions = actor, bound, n_actions
         self.critics, self.mixers = nn.ModuleList(critics), nn.ModuleList(mixers)
         self.critics_target, self.mixers_target = frozen_copy(self.critics), frozen_copy(self.mixers)
@@ -105,14 +98,10 @@ class DOPSACLoss(LossModule):
         if target_entropy is None:
             target_entropy = 0.5 * math.log(n_actions) if n_actions is not None else -float(bound.centre.shape[-1])
         self.learn_alpha, self.target_entropy = bool(learn_alpha), float(target_entropy)
-        self.gamma, self.td_lambda, self.burn_in = float(gamma), float(td_lambda), int(burn_in)
 
     @property
     def discrete(self) -> bool:
         return self.n_actions is not None
-
-    def _forward_value_estimator_keys(self, **kwargs) -> None:
-        pass  # targets are computed here, not by a torchrl value estimator
 
     def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """``(online, target)`` pairs: both critics and both mixers (the actor has no target)."""

@@ -31,17 +31,16 @@ import torch
 import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
-from torchrl.objectives import LossModule
 
 from marl_torchrl.modules.actors import TanhBounded, greedy_one_hot, gumbel_softmax_st
 from marl_torchrl.objectives.sequence_ops import (
-    SequenceKeys, call_detached, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in,
+    SequenceLoss, call_detached, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in,
 )
 from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
 from marl_torchrl.registry import ConfigError
 
 
-class FACMACLoss(LossModule):
+class FACMACLoss(SequenceLoss):
     """FACMAC's critic and actor losses, returned as ``loss_qvalue`` and ``loss_actor``.
 
     Args:
@@ -67,9 +66,6 @@ class FACMACLoss(LossModule):
     marl_torchrl.registry.ConfigError: FACMAC needs either n_actions (discrete) or bound (continuous actions)
     """
 
-    _AcceptedKeys = SequenceKeys
-    default_keys = _AcceptedKeys
-    tensor_keys: _AcceptedKeys
 
     def __init__(
         self,
@@ -85,26 +81,20 @@ class FACMACLoss(LossModule):
         action_reg: float = 1e-3,
         burn_in: int = 0,
     ):
-        super().__init__()
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
         if (n_actions is None) == (bound is None):
             raise ConfigError("FACMAC needs either n_actions (discrete) or bound (continuous actions)")
-        if not 0.0 < gamma <= 1.0 or not 0.0 <= td_lambda <= 1.0:
-            raise ConfigError(f"need gamma in (0, 1] and td_lambda in [0, 1], got {gamma}, {td_lambda}")
         if not gumbel_temperature > 0 or action_reg < 0:
             raise ConfigError(f"need gumbel_temperature > 0 and action_reg >= 0, got {gumbel_temperature}, {action_reg}")
         self.actor, self.critic, self.mixer, self.bound = actor, critic, mixer, bound
         self.actor_target, self.critic_target = frozen_copy(actor), frozen_copy(critic)
         self.mixer_target = frozen_copy(mixer) if mixer is not None else None
         self.n_actions = n_actions
-        self.gamma, self.td_lambda = float(gamma), float(td_lambda)
-        self.gumbel_temperature, self.action_reg, self.burn_in = float(gumbel_temperature), float(action_reg), int(burn_in)
+        self.gumbel_temperature, self.action_reg = float(gumbel_temperature), float(action_reg)
 
     @property
     def discrete(self) -> bool:
         return self.n_actions is not None
-
-    def _forward_value_estimator_keys(self, **kwargs) -> None:
-        pass  # targets are computed here, not by a torchrl value estimator
 
     def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """``(online, target)`` pairs for a :class:`~marl_torchrl.objectives.targets.TargetUpdater`."""

@@ -14,8 +14,10 @@ import torch
 from tensordict.utils import NestedKey
 from torch import nn
 from torch.func import functional_call
+from torchrl.objectives import LossModule
 
 from marl_torchrl import keys
+from marl_torchrl.registry import ConfigError
 
 
 @dataclass
@@ -35,6 +37,34 @@ class SequenceKeys:
     mask: NestedKey = keys.MASK
     is_init: NestedKey = keys.IS_INIT
     hidden: NestedKey = keys.HIDDEN
+
+
+class SequenceLoss(LossModule):
+    """Base of the sequence losses: the renamable :class:`SequenceKeys`, the checked discount,
+    TD(lambda) and burn-in, and no torchrl value estimator (targets are computed in ``forward``).
+
+    >>> SequenceLoss(gamma=0.9, td_lambda=0.5).gamma
+    0.9
+    >>> SequenceLoss(gamma=1.5)
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: gamma must be in (0, 1], got 1.5
+    """
+
+    _AcceptedKeys = SequenceKeys
+    default_keys = SequenceKeys
+    tensor_keys: SequenceKeys
+
+    def __init__(self, *, gamma: float = 0.99, td_lambda: float = 0.0, burn_in: int = 0):
+        super().__init__()
+        if not 0.0 < gamma <= 1.0:
+            raise ConfigError(f"gamma must be in (0, 1], got {gamma}")
+        if not 0.0 <= td_lambda <= 1.0:
+            raise ConfigError(f"td_lambda must be in [0, 1], got {td_lambda}")
+        self.gamma, self.td_lambda, self.burn_in = float(gamma), float(td_lambda), int(burn_in)
+
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        pass  # targets are computed in forward, not by a torchrl value estimator
 
 
 def unroll_with_burn_in(net: nn.Module, obs: torch.Tensor, h0, burn_in: int) -> torch.Tensor:

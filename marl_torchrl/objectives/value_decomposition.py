@@ -35,15 +35,14 @@ import torch
 import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
-from torchrl.objectives import LossModule
 
-from marl_torchrl.objectives.sequence_ops import SequenceKeys, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in
+from marl_torchrl.objectives.sequence_ops import SequenceLoss, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in
 from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
 from marl_torchrl.objectives.weighted import CentralQ, check_weighting, greedy_actions, wqmix_weights
 from marl_torchrl.registry import ConfigError
 
 
-class ValueDecompositionLoss(LossModule):
+class ValueDecompositionLoss(SequenceLoss):
     """Sequence Q-learning loss with an optional mixer (None = IQL).
 
     Args:
@@ -72,9 +71,6 @@ class ValueDecompositionLoss(LossModule):
     'global_state'
     """
 
-    _AcceptedKeys = SequenceKeys
-    default_keys = _AcceptedKeys
-    tensor_keys: _AcceptedKeys
 
     def __init__(
         self,
@@ -90,26 +86,18 @@ class ValueDecompositionLoss(LossModule):
         weighting: str | None = None,
         alpha: float = 0.1,
     ):
-        super().__init__()
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
         if loss_function not in ("l2", "smooth_l1"):
             raise ConfigError(f"unknown loss_function '{loss_function}'; known: l2, smooth_l1")
-        if not 0.0 < gamma <= 1.0:
-            raise ConfigError(f"gamma must be in (0, 1], got {gamma}")
-        if not 0.0 <= td_lambda <= 1.0:
-            raise ConfigError(f"td_lambda must be in [0, 1], got {td_lambda}")
         check_weighting(weighting, alpha, central, mixer)
         self.agent_net = agent_net
         self.mixer = mixer
         self.agent_net_target = frozen_copy(agent_net)
         self.mixer_target = frozen_copy(mixer) if mixer is not None else None
-        self.gamma, self.td_lambda, self.double_q = float(gamma), float(td_lambda), bool(double_q)
-        self.burn_in, self.loss_function = int(burn_in), loss_function
+        self.double_q, self.loss_function = bool(double_q), loss_function
         self.central = central
         self.central_target = frozen_copy(central) if central is not None else None
         self.weighting, self.alpha = weighting, float(alpha)
-
-    def _forward_value_estimator_keys(self, **kwargs) -> None:
-        pass  # targets are computed here, not by a torchrl value estimator
 
     def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """``(online, target)`` pairs for a :class:`~marl_torchrl.objectives.targets.TargetUpdater`."""
