@@ -6,16 +6,16 @@ import math
 
 import pytest
 import torch
+from actor_critic_helpers import (
+    TINY_VMAS, assert_actor_outputs_match_acting, assert_checkpoint_evaluates_deterministically,
+)
 from tensordict import TensorDict
-from torchrl.collectors import Collector
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from marl_torchrl import keys
 from marl_torchrl.algorithms.dop import build_dop
-from marl_torchrl.data import SequenceBuilder
 from marl_torchrl.data.synthetic import random_sequences
-from marl_torchrl.envs import EnvSpecInfo, describe, make_env
-from marl_torchrl.evaluate import main as evaluate_main
+from marl_torchrl.envs import EnvSpecInfo
 from marl_torchrl.modules import DOPMixer, SharedAgentNet
 from marl_torchrl.modules.actors import TanhBounded
 from marl_torchrl.modules.critics import HistoryCritic
@@ -158,21 +158,8 @@ def test_bad_config_is_a_clear_error(make_cfg, tmp_path, overrides, message):
 
 @pytest.mark.parametrize("continuous", [False, True])
 def test_recurrent_contract_actor_outputs_match_acting(continuous):
-    torch.manual_seed(0)
-    env = make_env({"family": "vmas", "task": "balance", "max_steps": 12, "continuous_actions": continuous,
-                    "scenario_kwargs": {"n_agents": 3}}, num_envs=4, seed=0)
-    info = describe(env)
-    parts = build_dop(dict(name="dop", target_tau=0.01), dict(type="gru", hidden_dim=16), info, "cpu", 1000)
-    for t in parts.env_transforms:
-        env.append_transform(t)
-    collector = Collector(env, parts.policy, frames_per_batch=28, total_frames=84, trust_policy=True)
-    builder = SequenceBuilder(12, hidden_key=keys.HIDDEN, extra_keys=(keys.ACTOR_OUTPUT,))
-    seqs = torch.cat([s for s in (builder.add(b.clone()) for b in collector) if s is not None])
-    collector.shutdown()
-    with torch.no_grad():
-        raw, _ = parts.loss.actor.unroll(seqs[keys.OBS], seqs[keys.HIDDEN])
-        valid = seqs[keys.MASK].squeeze(-1)
-        torch.testing.assert_close(raw[valid], seqs[keys.ACTOR_OUTPUT][valid], atol=1e-5, rtol=1e-5)
+    parts, seqs = assert_actor_outputs_match_acting(build_dop, dict(name="dop", target_tau=0.01),
+                                                    continuous=continuous, out_key=keys.ACTOR_OUTPUT)
     out = parts.loss(seqs)
     assert all(torch.isfinite(out[k]) for k in ("loss_actor", "loss_qvalue", "loss_alpha"))
 
@@ -185,19 +172,12 @@ def test_continuous_actions_without_bounds_are_an_error():
 
 @pytest.mark.parametrize("continuous", ["false", "true"])
 def test_tiny_vmas_run_and_evaluation(make_cfg, tmp_path, continuous):
-    cfg = make_cfg([
-        "algorithm=dop", "env=vmas/balance", f"env.continuous_actions={continuous}", "env.num_envs=4",
-        "env.max_steps=10", "collector.frames_per_batch=40", "total_frames=120", "replay.batch_size=4",
-        "replay.warmup=4", "train.updates_per_batch=2", "eval.episodes=2", "eval.interval_frames=80",
-        "model.hidden_dim=16", "algorithm.critic_hidden_dim=16", "checkpoint.interval_frames=1000",
-    ])
+    cfg = make_cfg(["algorithm=dop", f"env.continuous_actions={continuous}", "algorithm.critic_hidden_dim=16", *TINY_VMAS])
     metrics = run(cfg, tmp_path)
     for name in ("train/loss", "train/loss_actor", "train/loss_qvalue", "train/loss_alpha", "train/alpha",
                  "train/entropy", "eval/ep_reward"):
         assert name in metrics, name
-    first = evaluate_main([f"checkpoint={tmp_path}/models/final_model.pt", "episodes=2", "seed=5"])
-    second = evaluate_main([f"checkpoint={tmp_path}/models/final_model.pt", "episodes=2", "seed=5"])
-    assert first["eval/ep_reward"] == second["eval/ep_reward"]  # evaluation takes the policy's mode
+    assert_checkpoint_evaluates_deterministically(tmp_path)  # evaluation takes the policy's mode
 
 
 def test_dop_mixer_drops_into_value_decomposition(make_cfg, tmp_path):
