@@ -55,7 +55,8 @@ class GridWorld25(EnvBase):
     """
 
     def __init__(self, num_envs: int = 1, *, size: int = 25, n_agents: int = 4, n_food: int = 4,
-                 agents_to_collect: int = 1, food_reward: float = 1.0, step_cost: float = 0.01, device="cpu"):
+                 agents_to_collect: int = 1, food_reward: float = 1.0, step_cost: float = 0.01, time_limit: int = 100,
+                 device="cpu"):
         super().__init__(batch_size=torch.Size([num_envs]), device=device)
         if size < 2 or n_agents < 1 or n_food < 1 or n_agents + n_food > size * size:
             raise ConfigError(f"gridworld needs size >= 2 and n_agents + n_food <= size^2, got {size}, {n_agents}, {n_food}")
@@ -81,7 +82,7 @@ class GridWorld25(EnvBase):
         self.food_pos = torch.zeros(e, f, 2, dtype=torch.long, device=device)
         self.present = torch.zeros(e, f, dtype=torch.bool, device=device)
         self.t = torch.zeros(e, dtype=torch.long, device=device)
-        self.time_limit = 100  # for the state's time feature; the face's StepCounter truncates
+        self.time_limit = int(time_limit)  # scales the time feature; the face's StepCounter truncates
         self._moves = MOVES.to(device)
         self._gen = torch.Generator(device=device)
         self._gen.manual_seed(0)
@@ -167,7 +168,6 @@ def make_gridworld_env(cfg: dict, num_envs: int, device) -> EnvBase:
         raise ConfigError(f"unknown gridworld task {cfg.get('task')!r}; known: gridworld25")
     check_keys(cfg, "gridworld", OPTIONS)
     options = {k: cfg.get(k, v) for k, v in OPTIONS.items()}
-    env = GridWorld25(num_envs, device=device, **options)
     max_steps = cfg.get("max_steps", 100)
-    env.time_limit = max_steps or 100
+    env = GridWorld25(num_envs, device=device, time_limit=max_steps or 100, **options)
     return standard_face(env, max_steps=max_steps)
