@@ -20,7 +20,8 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from marl_torchrl.envs.render import RenderError
 from marl_torchrl.registry import ConfigError, check_known
-from marl_torchrl.rollout_stats import first_episodes
+from marl_torchrl import keys
+from marl_torchrl.rollout_stats import first_episode_flags, first_episodes
 
 EVAL_MAX_STEPS = 1000  # cap for envs without a time limit
 
@@ -47,9 +48,9 @@ def evaluate_policy(env, policy, *, max_steps: int | None = None) -> dict[str, f
         "eval/std_ep_reward": returns.std(unbiased=False).item(),
         "eval/ep_length": lengths.mean().item(),
     }
-    won = rollout.get(("next", "battle_won"), None)
+    won = first_episode_flags(rollout, keys.BATTLE_WON)
     if won is not None:
-        metrics["eval/battle_won"] = won.float().amax(dim=1).mean().item()
+        metrics["eval/battle_won"] = won.mean().item()
     return metrics
 
 
@@ -61,7 +62,8 @@ def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: in
 
     ckpt = load_checkpoint(checkpoint, map_location=device)
     cfg = OmegaConf.create(ckpt["config"])
-    env = make_env(cfg.env, num_envs=episodes, device=device, seed=cfg.seed if seed is None else seed)
+    env = make_env(cfg.env, num_envs=episodes, device=device, seed=cfg.seed if seed is None else seed,
+                   last_action=bool(cfg.model.get("last_action", False)))
     info = describe(env)
     parts = build_algorithm(cfg, info, device)
     for t in parts.env_transforms:

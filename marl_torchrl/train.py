@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchrl.collectors import Collector
 
+from marl_torchrl import keys
 from marl_torchrl.algorithms import build_algorithm
 from marl_torchrl.checkpoint import load_checkpoint, load_parts_state, parts_state, rng_state, save_checkpoint
 from marl_torchrl.checkpoint import set_rng_state
@@ -28,7 +29,7 @@ from marl_torchrl.envs import describe, make_env
 from marl_torchrl.evaluate import evaluate_policy
 from marl_torchrl.logging import build_loggers, plot_training
 from marl_torchrl.registry import ConfigError
-from marl_torchrl.rollout_stats import finished_episodes
+from marl_torchrl.rollout_stats import finished_episodes, finished_flags
 from marl_torchrl.update import gradient_step
 
 
@@ -43,12 +44,13 @@ def _setup(cfg: DictConfig, run_dir: Path) -> dict:
         torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
-    env = make_env(cfg.env, device=device, seed=cfg.seed)
+    env = make_env(cfg.env, device=device, seed=cfg.seed, last_action=cfg.model.last_action)
     info = describe(env)
     parts = build_algorithm(cfg, info, device)
     eval_env = None
     if cfg.eval.interval_frames:
-        eval_env = make_env(cfg.env, num_envs=cfg.eval.episodes, device=device, seed=cfg.seed + 10_000)
+        eval_env = make_env(cfg.env, num_envs=cfg.eval.episodes, device=device, seed=cfg.seed + 10_000,
+                            last_action=cfg.model.last_action)
     for t in parts.env_transforms:
         env.append_transform(t)
         if eval_env is not None:
@@ -135,6 +137,9 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         metrics = {"frames": c["frames"], "rollout/num_episodes": c["num_episodes"]}
         if returns.numel():
             metrics.update({"rollout/ep_reward": returns.mean().item(), "rollout/ep_length": lengths.mean().item()})
+            won = finished_flags(batch, keys.BATTLE_WON)
+            if won is not None:
+                metrics["rollout/battle_won"] = won.mean().item()
         metrics.update(parts.exploration_metrics())
         t_train = time.perf_counter()
         n_upd = int(cfg.train.updates_per_batch) if len(replay) >= warmup else 0

@@ -32,7 +32,7 @@ ALGO_KEYS = {
     "lr", "grad_clip", "target_hard_interval", "target_tau", "eps_start", "eps_end", "eps_anneal_fraction",
     "weighting", "alpha", "central_mixer_embed",
 }
-MODEL_KEYS = {"type", "hidden_dim", "layers", "agent_id", "layer_norm", "activation", "orthogonal_init"}
+MODEL_KEYS = {"type", "hidden_dim", "layers", "agent_id", "last_action", "layer_norm", "activation", "orthogonal_init"}
 
 
 def build_agent_net(model_cfg: Mapping, info, out_dim: int, **overrides) -> SharedAgentNet:

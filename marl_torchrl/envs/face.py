@@ -129,10 +129,13 @@ def standard_face(
     return TransformedEnv(env, Compose(*transforms))
 
 
-def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: Optional[int] = None) -> TransformedEnv:
+def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: Optional[int] = None,
+             last_action: bool = False) -> TransformedEnv:
     """Build the env a config describes, with the standard face, ``num_envs`` parallel copies on ``device``.
 
-    ``num_envs`` overrides ``cfg["num_envs"]`` when given; ``seed`` seeds the env when given.
+    ``num_envs`` overrides ``cfg["num_envs"]`` when given; ``seed`` seeds the env when given;
+    ``last_action`` appends each agent's previous action to its observation
+    (:mod:`marl_torchrl.envs.last_action`).
 
     >>> env = make_env({"family": "matrix", "task": "two_step", "num_envs": 4}, seed=0)
     >>> env.batch_size, env.reset()["state"][0].tolist()
@@ -152,6 +155,10 @@ def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: O
     env = builder(cfg, num_envs=n, device=torch.device(device))
     if seed is not None:
         env.set_seed(int(seed))
+    if last_action:
+        from marl_torchrl.envs.last_action import add_last_action
+
+        env = add_last_action(env)
     return env
 
 
