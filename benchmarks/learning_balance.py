@@ -50,20 +50,37 @@ VARIANTS = {
 }
 
 
-def launch(variant: str, seed: int, frames: int, out: Path) -> subprocess.Popen:
+def launch(variant: str, seed: int, frames: int, out: Path, overrides=None, common=COMMON) -> subprocess.Popen:
+    """Start one ``marl-train`` run (``overrides`` default to ``VARIANTS[variant]``) in ``out``."""
     run_dir = out / f"{variant}_s{seed}"
-    cmd = [sys.executable, "-m", "marl_torchrl.train", *VARIANTS[variant], f"seed={seed}",
-           f"total_frames={frames}", f"hydra.run.dir={run_dir}", *COMMON]
+    cmd = [sys.executable, "-m", "marl_torchrl.train", *(overrides or VARIANTS[variant]), f"seed={seed}",
+           f"total_frames={frames}", f"hydra.run.dir={run_dir}", *common]
     log = open(out / f"{variant}_s{seed}.log", "w")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def read_log(path: Path, frames: float = float("inf")) -> list[dict]:
+def run_all(todo: list, start, jobs: int) -> None:
+    """Run ``start(*item)`` for every item of ``todo``, ``jobs`` processes at a time."""
+    running: dict[subprocess.Popen, tuple] = {}
+    t0 = time.time()
+    while todo or running:
+        while todo and len(running) < jobs:
+            item = todo.pop(0)
+            running[start(*item)] = item
+        time.sleep(2)
+        for proc in [r for r in running if r.poll() is not None]:
+            item = running.pop(proc)
+            if proc.returncode:
+                print(f"run failed: {item}, see its log", file=sys.stderr)
+    print(f"all runs done in {time.time() - t0:.0f} s")
+
+
+def read_log(path: Path, frames: float = float("inf"), frames_per_batch: int = FRAMES_PER_BATCH) -> list[dict]:
     """Rows of a run's log up to the iteration that reaches ``frames`` (the last one a run of that
     length collects), so a longer run reports what it had at ``frames``."""
     with open(path) as f:
         rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
-    limit = -(-frames // FRAMES_PER_BATCH) * FRAMES_PER_BATCH if frames != float("inf") else frames
+    limit = -(-frames // frames_per_batch) * frames_per_batch if frames != float("inf") else frames
     return [r for r in rows if r["frames"] <= limit]
 
 
@@ -77,7 +94,9 @@ def summarise_run(run_dir: Path, frames: int) -> dict:
     evals = [r for r in rows if "eval/ep_reward" in r]
     mean = lambda key: statistics.fmean(r[key] for r in rows if key in r)  # noqa: E731
     wall = max(r.get("time/elapsed_s", 0.0) for r in rows)
+    won = {"final_battle_won": evals[-1]["eval/battle_won"]} if "eval/battle_won" in evals[-1] else {}
     return {
+        **won,
         "final_return": evals[-1]["eval/ep_reward"],
         "final_return_std_episodes": evals[-1]["eval/std_ep_reward"],
         "frames": rows[-1]["frames"],
@@ -86,6 +105,7 @@ def summarise_run(run_dir: Path, frames: int) -> dict:
         "updates_per_s": mean("time/updates_per_s"),
         "end_to_end_fps": rows[-1]["frames"] / wall,
         "curve": [(r["frames"], r["eval/ep_reward"]) for r in evals],
+        "won_curve": [(r["frames"], r["eval/battle_won"]) for r in evals if "eval/battle_won" in r],
     }
 
 
@@ -104,7 +124,8 @@ def random_policy_return(episodes: int = 128, seed: int = 123, continuous: bool 
     return m["eval/ep_reward"], m["eval/std_ep_reward"]
 
 
-def plot(results: dict, randoms: dict[str, float], path: Path) -> None:
+def plot(results: dict, randoms: dict[str, float], path: Path, title: str = "VMAS balance, 4 agents, GRU agents, CPU",
+         curve: str = "curve", ylabel: str = "greedy eval return (team, mean over 32 episodes)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,19 +134,57 @@ def plot(results: dict, randoms: dict[str, float], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for algo, runs in results.items():
-        n = min(len(r["curve"]) for r in runs)
-        x = np.array([f for f, _ in runs[0]["curve"][:n]])
-        y = np.array([[v for _, v in r["curve"][:n]] for r in runs])
+        n = min(len(r[curve]) for r in runs)
+        x = np.array([f for f, _ in runs[0][curve][:n]])
+        y = np.array([[v for _, v in r[curve][:n]] for r in runs])
         ax.plot(x, y.mean(0), label=f"{algo} ({len(runs)} seeds)")
         ax.fill_between(x, y.mean(0) - y.std(0), y.mean(0) + y.std(0), alpha=0.2)
     for (label, value), style in zip(randoms.items(), ("--", ":")):
         ax.axhline(value, color="grey", ls=style, label=label)
     ax.set_xlabel("frames")
-    ax.set_ylabel("greedy eval return (team, mean over 32 episodes)")
-    ax.set_title("VMAS balance, 4 agents, GRU agents, CPU")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def collect(out: Path, variants, seeds, frames: int) -> tuple[dict, list]:
+    """Summaries of the finished runs in ``out``: per variant a list of runs, and one CSV row per run."""
+    results: dict[str, list] = {}
+    rows = []
+    for algo in variants:
+        for seed in seeds:
+            run_dir = out / f"{algo}_s{seed}"
+            if finished(run_dir, frames):
+                r = summarise_run(run_dir, frames)
+                results.setdefault(algo, []).append(r)
+                rows.append({"algorithm": algo, "seed": seed, **{k: v for k, v in r.items() if "curve" not in k}})
+    return results, rows
+
+
+def write_results(name: str, results: dict, rows: list, randoms: dict) -> None:
+    """``<name>_runs.csv`` (a row per run) and ``<name>_summary.csv`` (mean and std over seeds)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / f"{name}_runs.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(max(rows, key=len)))
+        w.writeheader()
+        w.writerows(rows)
+    keys = ["final_return", "collection_fps", "updates_per_s", "end_to_end_fps", "wall_s", "frames"]
+    if any("final_battle_won" in r for r in rows):
+        keys.insert(1, "final_battle_won")
+    with open(RESULTS / f"{name}_summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["algorithm", "seeds"] + [f"{k}_{s}" for k in keys for s in ("mean", "std")])
+        for algo, runs in results.items():
+            stats = []
+            for k in keys:
+                vals = [r[k] for r in runs]
+                stats += [round(statistics.fmean(vals), 3), round(statistics.pstdev(vals), 3)]
+            w.writerow([algo, len(runs)] + stats)
+        for label, (ret, std) in randoms.items():
+            w.writerow([label.replace(" ", "_"), "-", round(ret, 3), round(std, 3)] + [""] * (2 * len(keys) - 2))
+    print((RESULTS / f"{name}_summary.csv").read_text())
 
 
 def main() -> None:
@@ -141,49 +200,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     todo = [(a, s) for a in args.variants for s in args.seeds if not finished(args.out / f"{a}_s{s}", args.frames)]
     if not args.summarise_only:
-        running: list[subprocess.Popen] = []
-        t0 = time.time()
-        while todo or running:
-            while todo and len(running) < args.jobs:
-                running.append(launch(*todo.pop(0), args.frames, args.out))
-            time.sleep(2)
-            for proc in [r for r in running if r.poll() is not None]:
-                running.remove(proc)
-                if proc.returncode:
-                    print(f"run failed ({proc.args[3:5]}), see its log in {args.out}", file=sys.stderr)
-        print(f"all runs done in {time.time() - t0:.0f} s")
-    results: dict[str, list] = {}
-    rows = []
-    for algo in args.variants:
-        for seed in args.seeds:
-            run_dir = args.out / f"{algo}_s{seed}"
-            if not finished(run_dir, args.frames):
-                continue
-            r = summarise_run(run_dir, args.frames)
-            results.setdefault(algo, []).append(r)
-            rows.append({"algorithm": algo, "seed": seed, **{k: v for k, v in r.items() if k != "curve"}})
+        run_all(todo, lambda a, s: launch(a, s, args.frames, args.out), args.jobs)
+    results, rows = collect(args.out, args.variants, args.seeds, args.frames)
     randoms = {"random policy": random_policy_return()}
     if any("continuous_actions=true" in " ".join(VARIANTS[v]) for v in args.variants):
         randoms["random policy (continuous)"] = random_policy_return(continuous=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / f"{args.name}_runs.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    keys = ["final_return", "collection_fps", "updates_per_s", "end_to_end_fps", "wall_s", "frames"]
-    with open(RESULTS / f"{args.name}_summary.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["algorithm", "seeds"] + [f"{k}_{s}" for k in keys for s in ("mean", "std")])
-        for algo, runs in results.items():
-            stats = []
-            for k in keys:
-                vals = [r[k] for r in runs]
-                stats += [round(statistics.fmean(vals), 3), round(statistics.pstdev(vals), 3)]
-            w.writerow([algo, len(runs)] + stats)
-        for label, (ret, std) in randoms.items():
-            w.writerow([label.replace(" ", "_"), "-", round(ret, 3), round(std, 3)] + [""] * (2 * len(keys) - 2))
+    write_results(args.name, results, rows, randoms)
     plot(results, {k: v[0] for k, v in randoms.items()}, RESULTS / f"{args.name}_curves.png")
-    print((RESULTS / f"{args.name}_summary.csv").read_text())
 
 
 if __name__ == "__main__":
