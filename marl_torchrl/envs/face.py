@@ -143,7 +143,7 @@ def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: O
     >>> make_env({"family": "nope", "task": "x"})
     Traceback (most recent call last):
     ...
-    marl_torchrl.registry.ConfigError: unknown env family 'nope'; known: gridworld, lbf, matrix, vmas
+    marl_torchrl.registry.ConfigError: unknown env family 'nope'; known: gridworld, lbf, matrix, pettingzoo, smax, vmas
     """
     cfg = to_plain_dict(cfg)
     if "family" not in cfg:

@@ -1,0 +1,217 @@
+"""SMAX, JaxMARL's StarCraft-like micromanagement (family ``"smax"``, task = a map name such as ``3m``).
+
+:class:`SMAXEnv` steps ``num_envs`` copies of ``HeuristicEnemySMAX`` (allies learn, enemies follow
+SMAX's heuristic) with one ``jax.jit(jax.vmap(...))`` call per reset and per step; arrays cross between
+jax and torch by DLPack, sharing memory (jax runs on the GPU only when the env's device is cuda and jax
+has one; otherwise on CPU, and tensors move with ``.to(device)``).
+
+The face: ``("agents", "observation")`` ``[E, A, F]``, ``"state"`` = SMAX's world state ``[E, S]``,
+``("agents", "action")`` ``Categorical(n)``, ``("agents", "action_mask")`` ``[E, A, n]`` from
+``get_avail_actions`` (stop is always available; a dead agent has only stop), per-agent rewards
+``("agents", "reward")`` turned into the team reward (``team_reward: mean | sum``; SMAX gives every ally
+the same team reward, so ``mean`` is it), ``terminated`` when a side is eliminated, ``truncated`` at the
+step limit, and root ``"battle_won"`` ``[E, 1]`` (True on the last step of a won episode: every enemy
+dead, an ally alive).
+
+SMAX ignores the mask: an unavailable attack (target dead or out of range) does nothing and does not
+move the unit, i.e. it acts as stop; dead units neither move nor shoot.
+
+Keys besides the common ones: ``task`` (any map ``map_name_to_scenario`` knows: ``3m``, ``2s3z``,
+``5m_vs_6m``, ...), ``max_steps`` (the step limit, read off SMAX's step counter; null = SMAX's 100),
+``see_enemy_actions``, ``walls_cause_death``, ``won_battle_bonus``, ``enemy_shoots``, ``attack_mode``
+(``closest`` | ``random``: how the heuristic enemy picks targets). Needs the ``smax`` extra.
+
+>>> from marl_torchrl.envs import describe, make_env
+>>> env = make_env({"family": "smax", "task": "3m", "num_envs": 2}, seed=0)
+>>> info = describe(env)
+>>> info.n_agents, info.obs_dim, info.state_dim, info.n_actions, info.has_action_mask, info.max_steps
+(3, 75, 72, 8, True, 100)
+"""
+from __future__ import annotations
+
+import io
+import os
+import sys
+from functools import lru_cache
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Categorical, Composite, Unbounded
+from torchrl.envs import EnvBase
+
+from marl_torchrl import keys
+from marl_torchrl.envs.face import check_keys, standard_face
+from marl_torchrl.registry import ENV_FAMILIES, ConfigError
+
+OPTIONS = {"see_enemy_actions": True, "walls_cause_death": True, "won_battle_bonus": 1.0,
+           "enemy_shoots": True, "attack_mode": "closest"}
+BATTLE_WON = "battle_won"
+STOP = 4  # SMAX's stop action: always available
+
+
+def _import_smax():
+    """``(jax, jaxmarl.environments.smax)``, imported quietly on CPU-friendly settings."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # never grab all GPU memory
+    # jaxmarl prints on import and resets sys.stdout/stderr to sys.__stdout__/__stderr__: shield both
+    streams = sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__
+    sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = io.StringIO()
+    try:
+        import jax
+        import jaxmarl.environments.smax  # (binds the top-level name: fails if jaxmarl is masked out)
+    except ImportError as err:
+        raise ConfigError(
+            f"env family 'smax' needs the smax extra: pip install \"marl-torchrl[smax]\" ({err})") from None
+    finally:
+        sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = streams
+    return jax, jaxmarl.environments.smax
+
+
+@lru_cache(maxsize=None)
+def _game(task: str, options: tuple):
+    """The SMAX env and its jitted batched ``reset``/``step`` (cached: one compilation per map, options and
+    batch size; the step limit is an argument, so it needs none)."""
+    jax, smax = _import_smax()
+    jnp = jax.numpy
+    try:
+        scenario = smax.map_name_to_scenario(task)
+    except KeyError:
+        known = list(smax.smax_env.MAP_NAME_TO_SCENARIO)
+        raise ConfigError(f"unknown SMAX map {task!r}; e.g. {', '.join(known[:6])} ... ({len(known)} known)") from None
+    opts = dict(options)
+    env = smax.HeuristicEnemySMAX(enemy_shoots=opts.pop("enemy_shoots"), attack_mode=opts.pop("attack_mode"),
+                                  scenario=scenario, **opts)
+    agents, n_allies, blanks = env.agents, env.num_allies, {}
+
+    def view(s, limit):  # one env's face: obs, world state, mask, terminated, truncated, won
+        unit = s.state
+        allies_alive, enemies_alive = unit.unit_alive[:n_allies].any(), unit.unit_alive[n_allies:].any()
+        terminated = ~allies_alive | ~enemies_alive
+        obs, avail = env.get_obs(s), env.get_avail_actions(s)
+        mask = jnp.stack([avail[a] for a in agents]).astype(bool)
+        mask = mask.at[:, STOP].set(mask[:, STOP] | ~mask.any(-1))  # never a row without an action
+        flags = jnp.stack([terminated, (unit.step >= limit) & ~terminated, allies_alive & ~enemies_alive])
+        return jnp.stack([obs[a] for a in agents]), env.get_world_state(s), mask, flags[:, None]
+
+    def reset(key, state, which, limit):
+        key, sub = jax.random.split(key)
+        _, fresh = jax.vmap(env.reset)(jax.random.split(sub, which.shape[0]))
+        pick = lambda new, old: jnp.where(which.reshape(which.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
+        state = jax.tree.map(pick, fresh, state)
+        return key, state, jax.vmap(view, in_axes=(0, None))(state, limit)
+
+    def step(key, state, actions, limit):
+        key, sub = jax.random.split(key)
+
+        def one(k, s, act):
+            _, s, reward, _, _ = env.step_env(k, s, {a: act[i] for i, a in enumerate(agents)})
+            return s, jnp.stack([reward[a] for a in agents])[:, None]
+
+        state, reward = jax.vmap(one)(jax.random.split(sub, actions.shape[0]), state, actions)
+        return key, state, reward, jax.vmap(view, in_axes=(0, None))(state, limit)
+
+    def blank(n):  # a zero state of the right structure, replaced by the first reset
+        if n not in blanks:
+            key = jax.random.PRNGKey(0)
+            blanks[n] = jax.eval_shape(lambda k: jax.vmap(env.reset)(jax.random.split(k, n))[1], key)
+        return jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), blanks[n])
+
+    return env, jax.jit(reset), jax.jit(step), blank
+
+
+class SMAXEnv(EnvBase):
+    """``num_envs`` SMAX battles on one map against the heuristic enemy, behind a batched TorchRL face.
+
+    ``max_steps`` is the episode limit (None: SMAX's 100), exposed as ``episode_limit``; ``options`` are
+    :data:`OPTIONS` (SMAX's and the heuristic enemy's keyword arguments). Seed 0 unless ``set_seed``.
+
+    >>> env = SMAXEnv("3m", num_envs=4)
+    >>> td = env.reset()
+    >>> td["agents", "observation"].shape, td["state"].shape, td["agents", "action_mask"].shape
+    (torch.Size([4, 3, 75]), torch.Size([4, 72]), torch.Size([4, 3, 8]))
+    """
+
+    def __init__(self, task: str, num_envs: int = 1, device="cpu", max_steps: int | None = None, **options):
+        super().__init__(batch_size=torch.Size([num_envs]), device=device)
+        self._jax, _ = _import_smax()
+        self.smax, self._reset_fn, self._step_fn, blank = _game(task, tuple(sorted({**OPTIONS, **options}.items())))
+        gpus = [d for d in self._jax.devices() if d.platform == "gpu"] if self.device.type == "cuda" else []
+        self._jax_device = gpus[self.device.index or 0] if gpus else self._jax.devices("cpu")[0]
+        self._torch_side = self.device if gpus else torch.device("cpu")  # where tensors meet jax
+        self.n_agents, self.episode_limit = self.smax.num_allies, int(max_steps or self.smax.max_steps)
+        self.n_actions = int(self.smax.action_spaces[self.smax.agents[0]].n)
+        e, a, n = num_envs, self.n_agents, self.n_actions
+        self._set_seed(0)
+        self._state = self._jax.device_put(blank(e), self._jax_device)
+        self._limit = self._jax.device_put(self._jax.numpy.int32(self.episode_limit), self._jax_device)
+        self._started = False
+        flag = lambda: Categorical(2, shape=(e, 1), dtype=torch.bool, device=device)  # noqa: E731
+        self.full_observation_spec = Composite(
+            agents=Composite(
+                observation=Unbounded(shape=(e, a, self.smax.obs_size), device=device),
+                action_mask=Categorical(2, shape=(e, a, n), dtype=torch.bool, device=device),
+                shape=(e, a),
+            ),
+            state=Unbounded(shape=(e, self.smax.state_size), device=device),
+            battle_won=flag(),
+            shape=(e,),
+        )
+        self.full_action_spec = Composite(
+            agents=Composite(action=Categorical(n, shape=(e, a), dtype=torch.int64, device=device), shape=(e, a)),
+            shape=(e,),
+        )
+        self.full_reward_spec = Composite(
+            agents=Composite(reward=Unbounded(shape=(e, a, 1), device=device), shape=(e, a)), shape=(e,)
+        )
+        self.full_done_spec = Composite(done=flag(), terminated=flag(), truncated=flag(), shape=(e,))
+
+    def _to_jax(self, t: torch.Tensor):
+        return self._jax.device_put(self._jax.dlpack.from_dlpack(t.to(self._torch_side).contiguous()), self._jax_device)
+
+    def _to_torch(self, x) -> torch.Tensor:
+        return torch.from_dlpack(x).to(self.device)  # shares jax's buffer when the devices match
+
+    def _output(self, view) -> TensorDict:
+        obs, state, mask, flags = (self._to_torch(x) for x in view)
+        agents = TensorDict({keys.OBS[1]: obs, keys.ACTION_MASK[1]: mask}, batch_size=obs.shape[:2])
+        terminated, truncated, won = flags.unbind(1)
+        return TensorDict({keys.GROUP: agents, keys.STATE: state, BATTLE_WON: won, keys.TERMINATED: terminated,
+                           keys.TRUNCATED: truncated, keys.DONE: terminated | truncated}, batch_size=self.batch_size)
+
+    def _reset(self, tensordict: TensorDictBase | None, **kwargs) -> TensorDictBase:
+        which = torch.ones(self.batch_size, dtype=torch.bool)
+        if self._started and tensordict is not None and "_reset" in tensordict.keys():
+            which = tensordict.get("_reset").reshape(self.batch_size)
+        self._key, self._state, view = self._reset_fn(self._key, self._state, self._to_jax(which), self._limit)
+        self._started = True
+        return self._output(view)
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        actions = self._to_jax(tensordict.get(keys.ACTION).to(torch.int32))
+        self._key, self._state, reward, view = self._step_fn(self._key, self._state, actions, self._limit)
+        out = self._output(view)
+        out.set(keys.AGENT_REWARD, self._to_torch(reward))
+        return out
+
+    def _set_seed(self, seed: int | None) -> None:
+        key = self._jax.random.PRNGKey(0 if seed is None else int(seed))
+        self._key = self._jax.device_put(key, getattr(self, "_jax_device", None))
+
+
+@ENV_FAMILIES.register("smax")
+def make_smax_env(cfg: dict, num_envs: int, device) -> EnvBase:
+    """Build ``num_envs`` SMAX battles on the map ``cfg['task']`` with the standard face.
+
+    >>> make_smax_env({"family": "smax", "task": "4m"}, 1, "cpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown SMAX map '4m'; e.g. 3m, 2s3z, 25m, ...
+    """
+    check_keys(cfg, "smax", extra=OPTIONS)
+    if cfg.get("attack_mode", "closest") not in ("closest", "random"):
+        raise ConfigError(f"attack_mode must be closest or random, got {cfg['attack_mode']!r}")
+    not_bool = [k for k, v in OPTIONS.items() if isinstance(v, bool) and not isinstance(cfg.get(k, v), bool)]
+    if not_bool:
+        raise ConfigError(f"smax option(s) {', '.join(not_bool)} must be true or false")
+    options = {k: cfg[k] for k in OPTIONS if k in cfg}
+    env = SMAXEnv(cfg["task"], num_envs, device=device, max_steps=cfg.get("max_steps"), **options)
+    return standard_face(env, team_reward=cfg.get("team_reward", "mean"))
