@@ -60,7 +60,8 @@ def require_discrete(name: str, info) -> None:
     if info.continuous:
         raise ConfigError(
             f"algorithm '{name}' needs discrete actions but the env has continuous ones; "
-            "set env.continuous_actions=false"
+            "choose discrete actions (env.continuous_actions=false on VMAS, "
+            "env.kwargs.continuous_actions=false on PettingZoo MPE) or algorithm=facmac|dop"
         )
 
 
