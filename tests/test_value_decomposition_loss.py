@@ -17,7 +17,7 @@ from marl_torchrl.registry import ConfigError
 class FixedQ(nn.Module):
     """An 'agent network' whose Q-values are given: q[b, t, a, n] (+ a parameter for the optimiser)."""
 
-    rnn = False
+    rnn = True  # values belong to the steps of the whole sequence (not a per-step map): always unroll all
 
     def __init__(self, q):
         super().__init__()
@@ -168,3 +168,30 @@ def test_polyak_update_moves_target_by_tau():
     before = target.weight.detach().clone()
     TargetUpdater([(online, target)], tau=0.25).step()
     torch.testing.assert_close(target.weight, 0.75 * before + 0.25 * online.weight.detach())
+
+
+@pytest.mark.parametrize("double_q", [True, False])
+@pytest.mark.parametrize("mixer_kind", ["qmix", None])
+def test_feedforward_shortcut_gives_the_same_loss_and_gradients(double_q, mixer_kind):
+    """An MLP agent net skips the steps nobody reads (online last step without double Q, target first
+    steps): loss, diagnostics and gradients equal those of the full unroll."""
+    torch.manual_seed(0)
+    td = random_sequences(batch=5, seq_len=3, n_agents=2, obs_dim=4, n_actions=3, state_dim=6)
+    results = []
+    for skip in (True, False):
+        torch.manual_seed(1)
+        net = SharedAgentNet(obs_dim=4, n_agents=2, out_dim=3, rnn=False)
+        mixer = QMixer(n_agents=2, state_dim=6) if mixer_kind else None
+        loss = ValueDecompositionLoss(net, mixer, double_q=double_q, td_lambda=0.6)
+        with torch.no_grad():  # make the target differ from the online net
+            for p in loss.agent_net_target.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        loss.skip_unread_steps = skip
+        out = loss(td)
+        out["loss"].backward()
+        results.append((out, [p.grad.clone() for p in net.parameters()]))
+    (a, ga), (b, gb) = results
+    for k in a.keys():
+        torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-6)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)

@@ -71,6 +71,7 @@ class ValueDecompositionLoss(SequenceLoss):
     'global_state'
     """
 
+    skip_unread_steps = True  # feed-forward nets: skip the unread steps (False: unroll all; tests compare)
 
     def __init__(
         self,
@@ -140,20 +141,27 @@ class ValueDecompositionLoss(SequenceLoss):
         if needs_state and state is None:
             raise KeyError(f"the mixer needs a state but the batch has no '{k.state}' entry")
 
-        q_all = self._unroll_online(obs, h0)  # [B, L+1, A, n]
+        # A feed-forward net maps each step on its own, so it skips the steps nobody reads: the online
+        # net's last step (read only by double Q) and the target net's first (same numbers, less work).
+        full = getattr(self.agent_net, "rnn", False) or not self.skip_unread_steps
+        q_all = self._unroll_online(obs if full or self.double_q else obs[:, :-1], h0)  # [B, L(+1), A, n]
+        q_now = q_all[:, : obs.shape[1] - 1]  # [B, L, A, n]
         with torch.no_grad():
-            q_all_target, _ = self.agent_net_target.unroll(obs, h0)
+            q_next_target = self.agent_net_target.unroll(obs, h0)[0][:, 1:] if full else \
+                self.agent_net_target.unroll(obs[:, 1:])[0]  # [B, L, A, n]
         if getattr(self.agent_net, "rnn", False):  # burn-in steps of sequences that continue an episode leave the loss
             valid = drop_burn_in(valid, is_init, self.burn_in)
 
-        chosen = q_all[:, :-1].gather(-1, action)  # [B, L, A, 1]
+        chosen = q_now.gather(-1, action)  # [B, L, A, 1]
         q_taken = mix_values(self.mixer, chosen, None if state is None else state[:, :-1])
 
         with torch.no_grad():
-            greedy = greedy_actions(q_all.detach(), avail)  # [B, L+1, A, 1]: the acting policy's choice
-            next_action = greedy[:, 1:] if self.double_q else greedy_actions(q_all_target, avail)[:, 1:]
+            avail_next = None if avail is None else avail[:, 1:]
+            greedy = greedy_actions(q_now.detach(), None if avail is None else avail[:, :-1])  # [B, L, A, 1]
+            next_q = q_all.detach()[:, 1:] if self.double_q else q_next_target
+            next_action = greedy_actions(next_q, avail_next)  # [B, L, A, 1]
             if self.central is None:
-                next_chosen = q_all_target[:, 1:].gather(-1, next_action)
+                next_chosen = q_next_target.gather(-1, next_action)
                 next_value = mix_values(self.mixer_target, next_chosen, None if state is None else state[:, 1:])
             else:  # Weighted QMIX: the target Q* scores QMIX's greedy next joint action
                 q_star_target = self.central_target.unroll(obs)  # [B, L+1, A, n]
@@ -170,7 +178,7 @@ class ValueDecompositionLoss(SequenceLoss):
             q_star_all = unroll_with_burn_in(self.central.agent_net, obs, None, self.burn_in)  # never acts: h0 = 0
             q_star = self.central.joint_value(q_star_all[:, :-1], action, state[:, :-1])
             central_loss = masked_mean((q_star - target).pow(2), valid)
-            weight = self._weights(q_taken, target, action, greedy[:, :-1], q_star_target[:, :-1], state[:, :-1])
+            weight = self._weights(q_taken, target, action, greedy, q_star_target[:, :-1], state[:, :-1])
             loss = masked_mean(per * weight, valid) + central_loss
             extra = {"central_loss": central_loss.detach(), "weight_mean": masked_mean(weight, valid)}
         return TensorDict(
