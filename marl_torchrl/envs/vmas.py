@@ -66,7 +66,8 @@ def make_vmas_env(cfg: dict, num_envs: int, device) -> EnvBase:
     marl_torchrl.registry.ConfigError: unknown VMAS scenario 'balanse' (see vmas.scenarios for the list)
     """
     import vmas
-    from torchrl.envs.libs.vmas import VmasWrapper
+
+    from marl_torchrl.envs.vmas_reset import BatchedResetVmasWrapper
 
     check_keys(cfg, "vmas", VMAS_KEYS)
     task = cfg["task"]
@@ -95,7 +96,7 @@ def make_vmas_env(cfg: dict, num_envs: int, device) -> EnvBase:
 
     names = [agent.name for agent in raw.agents]
     _one_group(task, names)
-    env = VmasWrapper(raw, categorical_actions=True, group_map={keys.GROUP: names})
+    env = BatchedResetVmasWrapper(raw, categorical_actions=True, group_map={keys.GROUP: names})
     if env.het_specs:
         raise ConfigError(f"VMAS scenario '{task}' has agents with different observation or action sizes")
     return standard_face(

@@ -1,0 +1,64 @@
+"""Batched partial resets of VMAS: the envs that are not reset continue exactly as with torchrl's
+one-at-a-time ``reset_at``; the reset ones start fresh episodes."""
+from __future__ import annotations
+
+import pytest
+import torch
+import vmas
+from torchrl.envs.libs.vmas import VmasWrapper
+
+from marl_torchrl.envs.vmas_reset import BatchedResetVmasWrapper
+
+SCENARIOS = {"balance": {"n_agents": 4}, "navigation": {"n_agents": 3}, "transport": {"n_agents": 4},
+             "wheel": {"n_agents": 4}}
+E = 6
+
+
+def _pair(task: str):
+    envs = []
+    for cls in (BatchedResetVmasWrapper, VmasWrapper):  # built and reset one after the other: same start
+        raw = vmas.make_env(task, num_envs=E, device="cpu", continuous_actions=False, seed=3, **SCENARIOS[task])
+        env = cls(raw, categorical_actions=True, group_map={"agents": [a.name for a in raw.agents]})
+        envs.append((env, env.reset()))
+    return envs
+
+
+def _step(env, td, action):
+    td = td.clone()
+    td["agents", "action"] = action
+    return env.step(td)["next"]
+
+
+@pytest.mark.parametrize("task", list(SCENARIOS))
+def test_kept_envs_continue_exactly(task):
+    (a, ta), (b, tb) = _pair(task)
+    assert torch.equal(ta["agents", "observation"], tb["agents", "observation"])
+    gen = torch.Generator().manual_seed(0)
+    n = a.full_action_spec["agents", "action"].space.n
+    shape = ta["agents", "observation"].shape[:-1]
+    for _ in range(4):
+        act = torch.randint(0, n, shape, generator=gen)
+        ta, tb = _step(a, ta, act), _step(b, tb, act)
+    reset = torch.tensor([True, False, True, True, False, False])
+    ta = a.reset(ta.set("_reset", reset.view(E, 1)))
+    tb = b.reset(tb.set("_reset", reset.view(E, 1)))
+    assert a._env.steps[reset].eq(0).all() and a._env.steps[~reset].eq(4).all()
+    for _ in range(5):
+        act = torch.randint(0, n, shape, generator=gen)
+        ta, tb = _step(a, ta, act), _step(b, tb, act)
+        for key in (("agents", "observation"), ("agents", "reward"), "done"):
+            assert torch.equal(ta[key][~reset], tb[key][~reset]), key
+        assert torch.isfinite(ta["agents", "observation"]).all()
+
+
+def test_reset_envs_get_fresh_starts():
+    (a, ta), _ = _pair("balance")
+    first = ta["agents", "observation"].clone()
+    for _ in range(3):
+        ta = a.rand_step(ta)["next"]
+    reset = torch.tensor([True, True, False, False, False, False])
+    ta = a.reset(ta.set("_reset", reset.view(E, 1)))
+    obs = ta["agents", "observation"]
+    assert not torch.equal(obs[:2], first[:2])  # new random starts, not the old ones
+    moved = obs[~reset]
+    assert not torch.equal(moved, first[~reset])  # the kept envs stay where 3 steps took them
