@@ -30,7 +30,7 @@ from marl_torchrl.evaluate import evaluate_policy
 from marl_torchrl.logging import build_loggers, plot_training
 from marl_torchrl.registry import ConfigError
 from marl_torchrl.rollout_stats import finished_episodes, finished_flags
-from marl_torchrl.update import gradient_step
+from marl_torchrl.update import gradient_step, mean_logs
 
 
 def _next_multiple(frames: int, interval: int) -> int:
@@ -146,10 +146,9 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
         train_logs = [gradient_step(parts, replay.sample()) for _ in range(n_upd)]
         c["num_updates"] += n_upd
         collector.update_policy_weights_()
+        train_metrics = mean_logs(train_logs)  # reads the device once per metric (and waits for it)
         t_done = time.perf_counter()
-        if train_logs:
-            for name in train_logs[0]:
-                metrics[f"train/{name}"] = sum(d[name] for d in train_logs) / len(train_logs)
+        metrics.update({f"train/{name}": v for name, v in train_metrics.items()})
         metrics["train/num_updates"] = c["num_updates"]
         metrics["time/collection_fps"] = frames / max(t_collected - t_mark, 1e-9)
         if n_upd:

@@ -23,8 +23,10 @@ from tensordict import TensorDictBase
 from marl_torchrl.algorithms.base import AlgorithmParts
 
 
-def gradient_step(parts: AlgorithmParts, batch: TensorDictBase) -> dict[str, float]:
-    """Apply one update; return the loss output's scalars (and the gradient norm) as floats."""
+def gradient_step(parts: AlgorithmParts, batch: TensorDictBase) -> dict[str, torch.Tensor]:
+    """Apply one update; return the loss output's scalars (and the gradient norm) as detached 0-d
+    tensors on the training device: reading them (``.item()``) is left to the caller, once per
+    iteration, so a GPU run does not wait for the device after every update."""
     out = parts.loss(batch)
     for opt in parts.optimizers.values():
         opt.zero_grad(set_to_none=True)
@@ -38,7 +40,18 @@ def gradient_step(parts: AlgorithmParts, batch: TensorDictBase) -> dict[str, flo
     for opt in parts.optimizers.values():
         opt.step()
     parts.target_updater.step()
-    logs = {k: v.item() for k, v in out.items() if v.numel() == 1}
-    logs.setdefault("loss", total.item())  # losses with several terms log their sum as train/loss
-    logs["grads"] = torch.stack(grad_norms).sum().item()
+    logs = {k: v.detach().reshape(()) for k, v in out.items() if v.numel() == 1}
+    logs.setdefault("loss", total.detach())  # losses with several terms log their sum as train/loss
+    logs["grads"] = torch.stack(grad_norms).sum().detach()
     return logs
+
+
+def mean_logs(logs: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Average each scalar over a list of :func:`gradient_step` outputs (one device read per name).
+
+    >>> mean_logs([{"loss": torch.tensor(1.0)}, {"loss": torch.tensor(3.0)}])
+    {'loss': 2.0}
+    """
+    if not logs:
+        return {}
+    return {name: torch.stack([d[name].float() for d in logs]).mean().item() for name in logs[0]}
