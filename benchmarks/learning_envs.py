@@ -15,7 +15,6 @@ directory already holds a log that reaches ``--frames``. Results under ``benchma
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 from learning_balance import RESULTS, ROOT, collect, finished, launch, plot, run_all, write_results
