@@ -56,6 +56,7 @@ def test_face_masks_and_random_rollout():
     td = env.rollout(60, policy(masked_random), break_when_any_done=False)
     assert td[keys.OBS].shape == (E, 60, A, 75) and td[keys.OBS].dtype == torch.float32
     assert td["state"].shape == (E, 60, 72) and td[keys.ACTION].dtype == torch.int64
+    assert td["state"].abs().max() <= 1.5  # scaled world state, about [0, 1] (raw positions reach 32)
     mask = td[keys.ACTION_MASK]
     assert mask.shape == (E, 60, A, N) and mask.dtype == torch.bool and mask.any(-1).all()
     assert mask.gather(-1, td[keys.ACTION].unsqueeze(-1)).all()  # the policy kept to the mask

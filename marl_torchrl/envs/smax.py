@@ -5,7 +5,9 @@ SMAX's heuristic) with one ``jax.jit(jax.vmap(...))`` call per reset and per ste
 jax and torch by DLPack, sharing memory (jax runs on the GPU only when the env's device is cuda and jax
 has one; otherwise on CPU, and tensors move with ``.to(device)``).
 
-The face: ``("agents", "observation")`` ``[E, A, F]``, ``"state"`` = SMAX's world state ``[E, S]``,
+The face: ``("agents", "observation")`` ``[E, A, F]``, ``"state"`` = SMAX's world state ``[E, S]``
+scaled to about [0, 1] (positions / map size, weapon cooldown / 10, unit type ids / #types: raw positions
+up to 32 made QMIX's hypernetwork mixer diverge),
 ``("agents", "action")`` ``Categorical(n)``, ``("agents", "action_mask")`` ``[E, A, n]`` from
 ``get_avail_actions`` (stop is always available; a dead agent has only stop), per-agent rewards
 ``("agents", "reward")`` turned into the team reward (``team_reward: mean | sum``; SMAX gives every ally
@@ -90,7 +92,18 @@ def _game(task: str, options: tuple):
         mask = jnp.stack([avail[a] for a in agents]).astype(bool)
         mask = mask.at[:, STOP].set(mask[:, STOP] | ~mask.any(-1))  # never a row without an action
         flags = jnp.stack([terminated, (unit.step >= limit) & ~terminated, allies_alive & ~enemies_alive])
-        return jnp.stack([obs[a] for a in agents]), env.get_world_state(s), mask, flags[:, None]
+        return jnp.stack([obs[a] for a in agents]), scaled_world_state(s), mask, flags[:, None]
+
+    n_units, n_feat = env.num_allies + env.num_enemies, len(env.own_features)  # every unit, both teams
+    n_types = max(len(env.unit_type_health) - 1, 1)
+    # positions / map size; weapon cooldown (simulator ticks, up to about 8 for marines) / 10
+    scale = jnp.ones(n_feat).at[1].set(1.0 / env.map_width).at[2].set(1.0 / env.map_height).at[3].set(0.1)
+
+    def scaled_world_state(s):  # SMAX's world state, scaled to about [0, 1] (the mixers' input)
+        ws = env.get_world_state(s)
+        units = (ws[: n_units * n_feat].reshape(n_units, n_feat) * scale).reshape(-1)
+        teams, types = ws[n_units * n_feat: n_units * (n_feat + 1)], ws[n_units * (n_feat + 1):]
+        return jnp.concatenate([units, teams, types / n_types])
 
     def reset(key, state, which, limit):
         key, sub = jax.random.split(key)
