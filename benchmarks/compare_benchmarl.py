@@ -12,12 +12,13 @@ network without agent id, and 32 greedy evaluation episodes at the end.
   sequences).
 - ``--model gru``: BenchMARL's GRU (128) + MLP 256x256; BenchMARL samples ceil(batch / 600) = one
   600-step sequence per gradient step (its sequences are the whole collected rollout per env). Ours: a
-  GRU agent (``--gru-hidden``) on ``--gru-batch`` whole 100-step episodes per step (8 x 100 = 800
-  sequence steps >= 600).
+  GRU agent (``--gru-hidden``, input layer + GRU + linear head, no MLP after the GRU) on ``--gru-batch``
+  whole 100-step episodes per step (6 x 100 = 600 sequence steps, as many as BenchMARL's).
 
 Prints and writes (``benchmarks/results/benchmarl_<algorithm>_<model>.csv`` and ``.png``) for each
 library and seed: end-to-end frames/s (frames / training wall time, evaluations included), collection
-frames/s, gradient steps/s, final greedy return; then the ratios ours / theirs of the means.
+frames/s, gradient steps/s, final greedy return; then the ratios ours / theirs of the mean speeds and the
+difference ours - theirs of the mean returns.
 
     bash benchmarks/setup_benchmarl.sh
     python benchmarks/compare_benchmarl.py --algorithm qmix --model mlp --frames 120000 --seeds 3
@@ -107,7 +108,8 @@ def plot(rows: list[dict], ratios: dict, path: Path, title: str) -> None:
             ax.bar(i, statistics.fmean(vals), yerr=statistics.pstdev(vals), capsize=4, color=("tab:grey", "tab:blue")[i])
             ax.scatter([i] * len(vals), vals, color="k", s=8, zorder=3)
         ax.set_xticks([0, 1], ["BenchMARL", "ours"])
-        ax.set_title(f"{m}\nours/theirs = {ratios[m]:.2f}" if m != "final_return" else m, fontsize=9)
+        how = "ours - theirs" if m == "final_return" else "ours/theirs"
+        ax.set_title(f"{m}\n{how} = {ratios[m]:.2f}", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -123,7 +125,7 @@ def main() -> None:
     p.add_argument("--frames-per-batch", type=int, default=6000)
     p.add_argument("--updates", type=int, default=1000, help="gradient steps per iteration")
     p.add_argument("--batch", type=int, default=128, help="transitions per gradient step (mlp)")
-    p.add_argument("--gru-batch", type=int, default=8, help="ours, gru: 100-step episodes per gradient step")
+    p.add_argument("--gru-batch", type=int, default=6, help="ours, gru: 100-step episodes per gradient step")
     p.add_argument("--gru-hidden", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--name", help="result file stem (default benchmarl_<algorithm>_<model>)")
@@ -139,9 +141,12 @@ def main() -> None:
             rows.append(r)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()), flush=True)
     mean = lambda lib, m: statistics.fmean(r[m] for r in rows if r["library"] == lib)  # noqa: E731
-    ratios = {m: mean("marl-torchrl", m) / mean("BenchMARL", m) for m in METRICS}
+    # speeds: ours / theirs; returns (negative on balance early on): ours - theirs
+    ratios = {m: mean("marl-torchrl", m) / mean("BenchMARL", m) for m in METRICS[:-1]}
+    ratios["final_return"] = mean("marl-torchrl", "final_return") - mean("BenchMARL", "final_return")
     for m in METRICS:
-        print(f"{m}: BenchMARL {mean('BenchMARL', m):.4g}  ours {mean('marl-torchrl', m):.4g}  ours/theirs {ratios[m]:.2f}")
+        how = "ours - theirs" if m == "final_return" else "ours/theirs"
+        print(f"{m}: BenchMARL {mean('BenchMARL', m):.4g}  ours {mean('marl-torchrl', m):.4g}  {how} {ratios[m]:.2f}")
     stem = a.name or f"benchmarl_{a.algorithm}_{a.model}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / f"{stem}.csv", "w", newline="") as f:
@@ -149,7 +154,8 @@ def main() -> None:
         w.writeheader()
         w.writerows(rows)
         for m in METRICS:
-            w.writerow({"library": "ratio_ours_over_theirs", "seed": m, METRICS[0]: round(ratios[m], 3)})
+            label = "difference_ours_minus_theirs" if m == "final_return" else "ratio_ours_over_theirs"
+            w.writerow({"library": label, "seed": m, METRICS[0]: round(ratios[m], 3)})
     plot(rows, ratios, RESULTS / f"{stem}.png", f"{a.algorithm.upper()} {a.model.upper()} on VMAS balance, "
          f"{a.frames} frames, {a.seeds} seeds, 1 thread")
 

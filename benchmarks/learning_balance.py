@@ -53,8 +53,8 @@ VARIANTS = {
 def launch(variant: str, seed: int, frames: int, out: Path, overrides=None, common=COMMON) -> subprocess.Popen:
     """Start one ``marl-train`` run (``overrides`` default to ``VARIANTS[variant]``) in ``out``."""
     run_dir = out / f"{variant}_s{seed}"
-    cmd = [sys.executable, "-m", "marl_torchrl.train", *(overrides or VARIANTS[variant]), f"seed={seed}",
-           f"total_frames={frames}", f"hydra.run.dir={run_dir}", *common]
+    cmd = [sys.executable, "-m", "marl_torchrl.train", *common, *(overrides or VARIANTS[variant]), f"seed={seed}",
+           f"total_frames={frames}", f"hydra.run.dir={run_dir}"]  # a variant's overrides win over common ones
     log = open(out / f"{variant}_s{seed}.log", "w")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
