@@ -36,8 +36,8 @@ NEEDS = {"lbf": "lbforaging", "pettingzoo": "mpe2", "smax": "jaxmarl"}
 def test_previous_action_is_appended(name):
     if name in NEEDS and not _installed(NEEDS[name]):
         pytest.skip(f"{NEEDS[name]} not installed")
-    plain = describe(make_env(FAMILIES[name], num_envs=3, seed=0))
-    env = make_env(FAMILIES[name], num_envs=3, seed=0, last_action=True)
+    plain = describe(make_env(FAMILIES[name], num_envs=4, seed=0))  # 4: SMAX reuses the jitted batch of test_envs_smax
+    env = make_env(FAMILIES[name], num_envs=4, seed=0, last_action=True)
     info = describe(env)
     width = info.n_actions if not info.continuous else info.action_low.shape[-1]
     assert info.obs_dim == plain.obs_dim + width
