@@ -24,6 +24,7 @@ from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from marl_torchrl import keys
+from marl_torchrl.envs.copies import LoopedCopies
 from marl_torchrl.envs.face import check_keys, standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
@@ -40,7 +41,7 @@ def _gym_make(task: str):
     return gym.make(task)
 
 
-class LBFEnv(EnvBase):
+class LBFEnv(LoopedCopies):
     """``num_envs`` copies of one LBF gymnasium env behind a batched TorchRL face.
 
     >>> env = LBFEnv("Foraging-8x8-2p-2f-coop-v3", num_envs=3)
@@ -78,7 +79,6 @@ class LBFEnv(EnvBase):
         self.full_done_spec = Composite(done=flag(), terminated=flag(), truncated=flag(), shape=(e,))
         self._obs = np.zeros((e, a, obs_dim), dtype=np.float32)
         self._mask = np.zeros((e, a, self.n_actions), dtype=bool)
-        self._seed = 0
 
     def _read_mask(self, i: int) -> None:
         base = self.envs[i].unwrapped
@@ -93,14 +93,10 @@ class LBFEnv(EnvBase):
         return TensorDict({keys.GROUP: agents, keys.STATE: obs.flatten(1)}, batch_size=self.batch_size)
 
     def _reset(self, tensordict: TensorDictBase | None, **kwargs) -> TensorDictBase:
-        which = range(len(self.envs))
-        if tensordict is not None and "_reset" in tensordict.keys():
-            which = tensordict.get("_reset").view(-1).nonzero().flatten().tolist()
-        for i in which:
-            obs, _ = self.envs[i].reset(seed=self._seed + i if self._seed is not None else None)
+        for i, seed in self.copies_to_reset(tensordict):
+            obs, _ = self.envs[i].reset(seed=seed)
             self._obs[i] = np.stack(obs)
             self._read_mask(i)
-        self._seed = None  # seed each copy once; later resets continue its own random stream
         out = self._observation()
         done = torch.zeros(*self.batch_size, 1, dtype=torch.bool, device=self.device)
         out.update({keys.DONE: done, keys.TERMINATED: done.clone(), keys.TRUNCATED: done.clone()})
@@ -121,9 +117,6 @@ class LBFEnv(EnvBase):
         out.set(("agents", "reward"), torch.as_tensor(rewards, device=self.device))
         out.update({keys.DONE: terminated | truncated, keys.TERMINATED: terminated, keys.TRUNCATED: truncated})
         return out
-
-    def _set_seed(self, seed: int | None) -> None:
-        self._seed = 0 if seed is None else int(seed) * 1000
 
 
 @ENV_FAMILIES.register("lbf")

@@ -43,6 +43,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase, ParallelEnv
 
 from marl_torchrl import keys
+from marl_torchrl.envs.copies import LoopedCopies
 from marl_torchrl.envs.face import check_keys, standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
@@ -115,7 +116,7 @@ def _spaces(env, agents: list, name: str):
     return spaces
 
 
-class PettingZooBatch(EnvBase):
+class PettingZooBatch(LoopedCopies):
     """``num_envs`` copies of one parallel PettingZoo env behind the face (``num_envs=None``: no batch dim).
 
     >>> import mpe2.simple_spread_v3 as m
@@ -163,7 +164,6 @@ class PettingZooBatch(EnvBase):
         self._obs = np.zeros((e, a, self.obs_dim), dtype=np.float32)
         self._mask = np.ones((e, a, n_act if self.has_mask else 0), dtype=bool)
         self._state = np.zeros((e, state_dim or 0), dtype=np.float32)
-        self._seed = 0
 
     def _read(self, i: int, obs: Mapping, infos: Mapping) -> None:
         self._obs[i], self._mask[i] = 0.0, True
@@ -194,12 +194,8 @@ class PettingZooBatch(EnvBase):
         return out if self.batch_size else out.squeeze(0)
 
     def _reset(self, tensordict: TensorDictBase | None, **kwargs) -> TensorDictBase:
-        which = range(len(self.envs))
-        if tensordict is not None and "_reset" in tensordict.keys():
-            which = tensordict.get("_reset").reshape(-1).nonzero().flatten().tolist()
-        for i in which:
-            self._read(i, *self.envs[i].reset(seed=None if self._seed is None else self._seed + i))
-        self._seed = None  # seed each copy once; later resets continue its own random stream
+        for i, seed in self.copies_to_reset(tensordict):
+            self._read(i, *self.envs[i].reset(seed=seed))
         no = np.zeros((len(self.envs), 1), dtype=bool)
         return self._out(no, no.copy())
 
@@ -219,9 +215,6 @@ class PettingZooBatch(EnvBase):
                 term[i, 0] = any(te.values())
                 trunc[i, 0] = not term[i, 0]
         return self._out(term, trunc, rewards)
-
-    def _set_seed(self, seed: int | None) -> None:
-        self._seed = 0 if seed is None else int(seed) * 1000
 
 
 @ENV_FAMILIES.register("pettingzoo")
