@@ -12,8 +12,11 @@ last action carries on. :func:`add_last_action` appends it to a built env (``mod
 >>> describe(env).obs_dim  # 3 observation features + 2 actions
 5
 >>> td = env.rollout(2)
->>> td["agents", "observation"][0, 0, :, 3:].tolist(), td["agents", "action"][0, 0].tolist() in ([0, 0], [0, 1], [1, 0], [1, 1])
-([[0.0, 0.0], [0.0, 0.0]], True)
+>>> td["agents", "observation"][:, 0, :, 3:].abs().sum().item()  # first step: no previous action
+0.0
+>>> last = td["agents", "observation"][:, 1, :, 3:]  # second step: the first step's action, one-hot
+>>> torch.equal(last, torch.nn.functional.one_hot(td["agents", "action"][:, 0], 2).float())
+True
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from torchrl.envs import EnvBase
 from torchrl.envs.transforms import Transform
 
 from marl_torchrl import keys
+from marl_torchrl.envs.face import describe
 
 
 class LastAction(Transform):
@@ -74,8 +78,6 @@ class LastAction(Transform):
 
 def add_last_action(env: EnvBase) -> EnvBase:
     """Append :class:`LastAction` to an env with the standard face (discrete or continuous actions)."""
-    from marl_torchrl.envs.face import describe
-
     info = describe(env)
     width = {"n_actions": info.n_actions} if not info.continuous else {"action_dim": int(info.action_low.shape[-1])}
     env.append_transform(LastAction(**width))
