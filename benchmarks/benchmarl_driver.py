@@ -16,18 +16,19 @@ import sys
 import tempfile
 import time
 
+import benchmarl
+import torch
+from benchmarl.algorithms import IqlConfig, QmixConfig, VdnConfig
+from benchmarl.environments import VmasTask
+from benchmarl.experiment import Callback, Experiment, ExperimentConfig
+from benchmarl.models import GruConfig, MlpConfig, SequenceModelConfig
+
 DEFAULTS = {"algorithm": "qmix", "model": "mlp", "task": "balance", "frames": 120_000, "seed": 0, "envs": 10,
             "frames_per_batch": 6000, "updates": 1000, "batch": 128, "lr": 5e-5, "hidden": 256, "gru_hidden": 128,
             "gamma": 0.99, "tau": 0.005, "eval_episodes": 32, "threads": 1, "buffer": 1_000_000}
 
 
 def build(args: dict, folder: str):
-    import torch
-    from benchmarl.algorithms import IqlConfig, QmixConfig, VdnConfig
-    from benchmarl.environments import VmasTask
-    from benchmarl.experiment import Experiment, ExperimentConfig
-    from benchmarl.models import GruConfig, MlpConfig, SequenceModelConfig
-
     torch.set_num_threads(args["threads"])
     exp = ExperimentConfig.get_from_yaml()
     exp.max_n_frames = args["frames"]
@@ -57,13 +58,7 @@ def build(args: dict, folder: str):
     return experiment, returns.values
 
 
-def _callback_base():
-    from benchmarl.experiment import Callback
-
-    return Callback
-
-
-class EvalReturns(_callback_base()):
+class EvalReturns(Callback):
     """Per evaluation, the team return of each episode (BenchMARL pickles callbacks: module level)."""
 
     def __init__(self):
@@ -91,7 +86,6 @@ def main() -> None:
         t0 = time.perf_counter()
         experiment.run()
         wall = time.perf_counter() - t0
-    import benchmarl
     out = {"library": f"BenchMARL {benchmarl.__version__}", "args": args, "wall_s": wall, "iterations": timers,
            "eval_returns": returns}
     with open(sys.argv[2], "w") as f:
