@@ -18,9 +18,9 @@ import torch
 from omegaconf import OmegaConf
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
+from marl_torchrl import keys
 from marl_torchrl.envs.render import RenderError
 from marl_torchrl.registry import ConfigError, check_known
-from marl_torchrl import keys
 from marl_torchrl.rollout_stats import first_episode_flags, first_episodes
 
 EVAL_MAX_STEPS = 1000  # cap for envs without a time limit
