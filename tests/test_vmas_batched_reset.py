@@ -62,3 +62,25 @@ def test_reset_envs_get_fresh_starts():
     assert not torch.equal(obs[:2], first[:2])  # new random starts, not the old ones
     moved = obs[~reset]
     assert not torch.equal(moved, first[~reset])  # the kept envs stay where 3 steps took them
+
+
+def test_single_env_resets_and_pool_refills_keep_the_rest_exact():
+    """One-env resets go through the pool too; more resets than E refill it, and kept envs stay exact."""
+    (a, ta), (b, tb) = _pair("balance")
+    gen = torch.Generator().manual_seed(1)
+    shape = ta["agents", "observation"].shape[:-1]
+    starts, ever = [], torch.zeros(E, dtype=torch.bool)
+    for i in range(2 * E + 1):  # more single resets than the pool holds
+        act = torch.randint(0, 9, shape, generator=gen)
+        ta, tb = _step(a, ta, act), _step(b, tb, act)
+        reset = torch.zeros(E, dtype=torch.bool)
+        reset[i % E] = True
+        ta = a.reset(ta.set("_reset", reset.view(E, 1)))
+        tb = b.reset(tb.set("_reset", reset.view(E, 1)))
+        ever |= reset
+        starts.append(ta["agents", "observation"][i % E].clone())
+        assert a._env.steps[i % E] == 0 and a._env.steps[~reset].gt(0).all()
+        for key in (("agents", "observation"), "done"):  # envs never reset: as with reset_at
+            assert torch.equal(ta[key][~ever], tb[key][~ever]), key
+    assert len({tuple(s.flatten().tolist()) for s in starts}) == len(starts)  # every start is fresh
+    assert torch.isfinite(torch.stack(starts)).all()
