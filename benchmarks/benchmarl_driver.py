@@ -21,7 +21,7 @@ import torch
 from benchmarl.algorithms import IqlConfig, QmixConfig, VdnConfig
 from benchmarl.environments import VmasTask
 from benchmarl.experiment import Callback, Experiment, ExperimentConfig
-from benchmarl.models import GruConfig, MlpConfig, SequenceModelConfig
+from benchmarl.models import GruConfig, MlpConfig
 
 DEFAULTS = {"algorithm": "qmix", "model": "mlp", "task": "balance", "frames": 120_000, "seed": 0, "envs": 10,
             "frames_per_batch": 6000, "updates": 1000, "batch": 128, "lr": 5e-5, "hidden": 256, "gru_hidden": 128,
@@ -47,9 +47,9 @@ def build(args: dict, folder: str):
     mlp = MlpConfig(num_cells=[args["hidden"], args["hidden"]], activation_class=torch.nn.Tanh,
                     layer_class=torch.nn.Linear)
     if args["model"] == "gru":
-        gru = GruConfig.get_from_yaml()
-        gru.hidden_size = args["gru_hidden"]
-        model = SequenceModelConfig(model_configs=[gru, mlp], intermediate_sizes=[args["gru_hidden"]])
+        # GRU(obs -> H) and a linear head: no larger than ours (linear + ReLU, GRU(H), linear head)
+        model = GruConfig.get_from_yaml()
+        model.hidden_size, model.mlp_num_cells = args["gru_hidden"], []
     else:
         model = mlp
     returns = EvalReturns()

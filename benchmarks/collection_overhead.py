@@ -4,6 +4,8 @@ Both step VMAS ``balance`` (4 agents, discrete actions) with ``--envs`` envs on 
 
 - **bare**: ``vmas.make_env`` and a loop of ``env.step`` with uniformly random actions (no torchrl,
   no policy, no resets: the lower bound of what stepping the simulator costs);
+- **bare with resets**: the same with 100-step episodes, each finished env reset by ``env.reset_at(i)``
+  (VMAS's own partial reset), which is what the collector also has to do;
 - **ours**: ``make_env`` (the standard face: TensorDicts, step counter, team reward, hidden-state primer)
   and a torchrl ``Collector`` running the QMIX acting policy (shared GRU agent net, epsilon-greedy over
   the available actions, recurrent state carried and reset per env), ``--steps`` steps per batch.
@@ -32,17 +34,20 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def bare_vmas(envs: int, steps: int):
+def bare_vmas(envs: int, steps: int, resets: bool):
     import vmas
 
     env = vmas.make_env("balance", num_envs=envs, device="cpu", continuous_actions=False, n_agents=4,
-                        max_steps=None, seed=0)
+                        max_steps=100 if resets else None, seed=0)
     env.reset()
 
     def run() -> float:
         t = time.perf_counter()
         for _ in range(steps):
-            env.step([torch.randint(0, 9, (envs,)) for _ in env.agents])
+            *_, done, _ = env.step([torch.randint(0, 9, (envs,)) for _ in env.agents])
+            if resets and done.any():  # as a VMAS user would: reset each finished env
+                for i in done.nonzero()[:, 0].tolist():
+                    env.reset_at(i)
         return envs * steps / (time.perf_counter() - t)
 
     return run
@@ -83,15 +88,19 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = []
     for envs in a.envs:
-        bare, ours = bare_vmas(envs, a.steps), our_collector(envs, a.steps, a.model)
-        bare(), ours()  # warm-up
-        b, o = [], []
-        for _ in range(a.repeats):
-            b.append(bare())
-            o.append(ours())
+        runs = {"bare": bare_vmas(envs, a.steps, False), "bare_resets": bare_vmas(envs, a.steps, True),
+                "ours": our_collector(envs, a.steps, a.model)}
+        fps = {k: [] for k in runs}
+        for rep in range(a.repeats + 1):  # the first round warms up
+            for k, run in runs.items():
+                f = run()
+                if rep:
+                    fps[k].append(f)
+        med = {k: statistics.median(v) for k, v in fps.items()}
         row = {"envs": envs, "steps": a.steps, "policy": f"qmix {a.model} epsilon-greedy",
-               "bare_vmas_fps": round(statistics.median(b)), "ours_fps": round(statistics.median(o)),
-               "ratio": round(statistics.median(o) / statistics.median(b), 3),
+               "bare_vmas_fps": round(med["bare"]), "bare_vmas_resets_fps": round(med["bare_resets"]),
+               "ours_fps": round(med["ours"]), "ratio": round(med["ours"] / med["bare"], 3),
+               "ratio_to_bare_resets": round(med["ours"] / med["bare_resets"], 3),
                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch_threads": 1}
         print(row, flush=True)
         rows.append(row)
