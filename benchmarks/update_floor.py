@@ -1,0 +1,102 @@
+"""The matrix-work floor of one GRU gradient step in the BenchMARL comparison, on one CPU thread.
+
+Times only the matrix products that QMIX's update with a GRU agent (``compare_benchmarl.py --model gru``:
+6 sequences x 100 steps x 4 agents, 128 units) cannot avoid: the input projections of the online and
+target GRUs, their 100 + 101 sequential recurrent products, and the backward's recurrent products and
+weight and input gradients. The small input layer, head and mixer are left out, so the floor is a lower
+bound on the step's time and ``1 / floor`` an upper bound on gradient steps/s.
+
+    python benchmarks/gru_floor.py
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+from marl_torchrl.data.synthetic import random_sequences
+from marl_torchrl.envs import EnvSpecInfo
+from marl_torchrl.update import gradient_step
+
+# VMAS balance, 4 agents, discrete actions, as make_env describes it
+BALANCE = EnvSpecInfo(n_agents=4, obs_dim=16, state_dim=64, n_actions=9, continuous=False, action_low=None,
+                      action_high=None, has_action_mask=False, max_steps=100)
+ALGO = dict(name="qmix", mixer="qmix", mixer_options=dict(hypernet_layers=1), lr=5e-5, gamma=0.99, td_lambda=0,
+            double_q=False, target_tau=0.005, target_hard_interval=None, grad_clip=5)
+
+
+def mlp_floor(rows: int = 512, obs_dim: int = 16, actions: int = 9, hidden: int = 256, repeats: int = 200) -> float:
+    def net() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(obs_dim, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, hidden),
+                                   torch.nn.Tanh(), torch.nn.Linear(hidden, actions))
+
+    online, target = net(), net()
+    opt = torch.optim.Adam(online.parameters(), lr=5e-5)
+    obs, next_obs = torch.randn(rows, obs_dim), torch.randn(rows, obs_dim)
+    action, reward = torch.randint(0, actions, (rows, 1)), torch.randn(rows)
+
+    def step() -> None:
+        q = online(obs).gather(-1, action).squeeze(-1)
+        with torch.no_grad():
+            y = reward + 0.99 * target(next_obs).max(-1).values
+        opt.zero_grad()
+        (q - y).square().mean().backward()
+        opt.step()
+
+    return _time(step, repeats)
+
+
+def _time(step, repeats: int) -> float:
+    step()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    return (time.perf_counter() - t) / repeats
+
+
+def gru_floor(rows: int = 24, steps: int = 100, hidden: int = 128, repeats: int = 20) -> float:
+    x = torch.randn(steps * rows, hidden)
+    w = torch.randn(3 * hidden, hidden)
+    b = torch.randn(3 * hidden)
+    h, g = torch.randn(rows, hidden), torch.randn(rows, 3 * hidden)
+    big_g = torch.randn(steps * rows, 3 * hidden)
+
+    def step() -> None:
+        for _ in range(2):  # online and target input projections
+            torch.addmm(b, x, w.t())
+        for _ in range(2 * steps + 1):  # online (100) and target (101) recurrent products
+            torch.addmm(b, h, w.t())
+        for _ in range(steps):  # backward through the recurrence
+            torch.mm(g, w)
+        big_g.t() @ x  # weight gradient of W_hh
+        big_g.t() @ x  # weight gradient of W_ih
+        big_g @ w  # gradient to the GRU's input
+
+    return _time(step, repeats)
+
+
+def ours(model: dict, batch: int, seq_len: int, repeats: int) -> float:
+    parts = build_value_decomposition(ALGO, model, BALANCE, "cpu", total_frames=10**6)
+    hidden = model["hidden_dim"] if model["type"] == "gru" else None
+    data = random_sequences(batch=batch, seq_len=seq_len, n_agents=4, obs_dim=16, n_actions=9, state_dim=64,
+                            hidden_dim=hidden, generator=torch.Generator().manual_seed(0))
+    return _time(lambda: gradient_step(parts, data), repeats)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    mlp = dict(type="mlp", hidden_dim=256, layers=2, activation="tanh", agent_id=False)
+    print(f"mlp: floor {mlp_floor() * 1e3:.2f} ms per step; ours {ours(mlp, 128, 1, 200) * 1e3:.2f} ms")
+    gru = dict(type="gru", hidden_dim=128, agent_id=False)
+    times = {"fused": [], "torch": []}
+    for _ in range(3):
+        for kernel in times:
+            times[kernel].append(ours({**gru, "gru_kernel": kernel}, 6, 100, 10))
+    ours_gru = ", ".join(f"{k} kernel {statistics.median(v) * 1e3:.1f} ms" for k, v in times.items())
+    print(f"gru: floor {gru_floor() * 1e3:.2f} ms per step (matrix products only); ours: {ours_gru}")
+
+
+if __name__ == "__main__":
+    main()
