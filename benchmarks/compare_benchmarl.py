@@ -6,14 +6,16 @@ VMAS ``balance`` (4 agents, discrete, 100-step episodes), ``--envs`` envs x ``--
 iteration, ``--updates`` gradient steps per iteration, Adam at ``--lr``, soft target updates (tau 0.005),
 gamma 0.99, grad-norm clip 5, epsilon 0.8 -> 0.01 over a third of the frames, 1-step TD targets without
 double Q, QMIX's mixer with one-layer hypernetworks (embed 32), one torch thread each, shared agent
-network without agent id, and 32 greedy evaluation episodes at the end.
+network without agent id and with torch's default initialisation, and 32 greedy evaluation episodes at
+the end.
 
 - ``--model mlp``: MLP 256x256 Tanh; a batch is ``--batch`` transitions on both sides (ours: 1-step
   sequences).
-- ``--model gru``: BenchMARL's GRU (128) + MLP 256x256; BenchMARL samples ceil(batch / 600) = one
-  600-step sequence per gradient step (its sequences are the whole collected rollout per env). Ours: a
-  GRU agent (``--gru-hidden``, input layer + GRU + linear head, no MLP after the GRU) on ``--gru-batch``
-  whole 100-step episodes per step (6 x 100 = 600 sequence steps, as many as BenchMARL's).
+- ``--model gru``: BenchMARL's GRU model with ``--gru-hidden`` units and no MLP after it (GRU(obs -> H)
+  and a linear head); BenchMARL samples ceil(batch / 600) = one 600-step sequence per gradient step (its
+  sequences are the whole collected rollout per env). Ours: a GRU agent (linear + ReLU, GRU(H), linear
+  head: BenchMARL's work plus an input layer) on ``--gru-batch`` whole 100-step episodes per step
+  (6 x 100 = 600 sequence steps, as many as BenchMARL's).
 
 Prints and writes (``benchmarks/results/benchmarl_<algorithm>_<model>.csv`` and ``.png``) for each
 library and seed: end-to-end frames/s (frames / training wall time, evaluations included), collection
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +68,7 @@ def ours_overrides(a: argparse.Namespace, seed: int, run_dir: Path) -> list[str]
          "algorithm.td_lambda=0", "algorithm.double_q=false", "algorithm.target_tau=0.005",
          "algorithm.target_hard_interval=null", "algorithm.grad_clip=5", "algorithm.eps_start=0.8",
          "algorithm.eps_end=0.01", "algorithm.eps_anneal_fraction=0.3333", "model.agent_id=false",
+         "model.orthogonal_init=false",  # torch's default init, as BenchMARL's torchrl networks
          "eval.episodes=32", f"eval.interval_frames={a.frames}", f"checkpoint.interval_frames={10 * a.frames}",
          "logger=[csv]", f"hydra.run.dir={run_dir}"]
     if a.algorithm == "qmix":
@@ -82,6 +86,7 @@ def ours_overrides(a: argparse.Namespace, seed: int, run_dir: Path) -> list[str]
 
 def run_ours(a: argparse.Namespace, seed: int, out: Path) -> dict:
     run_dir = out / f"ours_{a.algorithm}_{a.model}_s{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a rerun would append to the old run's training_log.csv
     subprocess.run([sys.executable, "-m", "marl_torchrl.train", *ours_overrides(a, seed, run_dir)], check=True,
                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(run_dir / "training_log.csv") as f:
