@@ -69,16 +69,3 @@ def test_agent_net_kernels_agree_and_keep_the_step_unroll_contract():
 def test_unknown_kernel_is_a_config_error():
     with pytest.raises(Exception, match="unknown gru_kernel 'cudnn'"):
         SharedAgentNet(obs_dim=2, n_agents=2, out_dim=2, gru_kernel="cudnn")
-
-
-def test_model_config_chooses_the_kernel():
-    from marl_torchrl.algorithms.value_decomposition import build_agent_net
-    from marl_torchrl.envs import EnvSpecInfo
-    from marl_torchrl.registry import ConfigError
-
-    info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False, action_low=None,
-                       action_high=None, has_action_mask=False, max_steps=10)
-    assert build_agent_net({}, info, 4).gru_kernel == "auto"
-    assert build_agent_net({"gru_kernel": "torch"}, info, 4).gru_kernel == "torch"
-    with pytest.raises(ConfigError, match="unknown gru_kernel"):
-        build_agent_net({"gru_kernel": "fast"}, info, 4)
