@@ -5,13 +5,10 @@ The network maps each agent's observation (plus, optionally, a one-hot agent id)
 
 - ``forward(obs, hidden)``: one step for acting, ``obs`` ``[*B, A, F]``, ``hidden`` ``[*B, A, H]``;
 - ``unroll(obs, h0)``: a whole sequence for training, ``obs`` ``[N, T, A, F]``, ``h0`` ``[N, A, H]``,
-  run as one sequence kernel call over time.
+  run as one ``nn.GRU`` call over time (no Python loop over steps).
 
-Both use the same GRU parameters and kernel, so stepping T times and unrolling T steps give the same
-values: this is the recurrent contract the losses rely on. The kernel (``gru_kernel``): ``"torch"`` is
-``nn.GRU`` (cuDNN on a GPU); ``"fused"`` is :func:`~marl_torchrl.modules.fused_gru.gru_sequence`, the
-same values from the same parameters with a hand-written backward, faster on CPU; ``"auto"`` (default)
-picks fused on CPU and torch elsewhere.
+Both use the same ``nn.GRU`` module, so stepping T times and unrolling T steps give the same values:
+this is the recurrent contract the losses rely on.
 
 >>> import torch
 >>> net = SharedAgentNet(obs_dim=5, n_agents=3, out_dim=4, hidden_dim=16, rnn=True)
@@ -29,7 +26,6 @@ import math
 import torch
 from torch import nn
 
-from marl_torchrl.modules.fused_gru import gru_sequence
 from marl_torchrl.registry import ConfigError
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
@@ -56,7 +52,6 @@ class SharedAgentNet(nn.Module):
         activation: ``relu``, ``tanh``, ``elu`` or ``gelu``.
         orthogonal_init: orthogonal weights (gain sqrt(2) on hidden layers, ``out_gain`` on the head).
         out_gain: gain of the output layer's orthogonal init.
-        gru_kernel: ``auto`` (fused on CPU, ``nn.GRU`` elsewhere), ``fused`` or ``torch``.
 
     >>> net = SharedAgentNet(obs_dim=4, n_agents=2, out_dim=3, rnn=False, layers=2, agent_id=True)
     >>> net(torch.zeros(7, 2, 4))[0].shape
@@ -77,15 +72,11 @@ class SharedAgentNet(nn.Module):
         activation: str = "relu",
         orthogonal_init: bool = True,
         out_gain: float = 1.0,
-        gru_kernel: str = "auto",
     ):
         super().__init__()
         if hidden_dim < 1 or layers < 1:
             raise ConfigError(f"hidden_dim and layers must be >= 1, got {hidden_dim} and {layers}")
-        if gru_kernel not in ("auto", "fused", "torch"):
-            raise ConfigError(f"unknown gru_kernel '{gru_kernel}'; known: auto, fused, torch")
         self.obs_dim, self.n_agents, self.out_dim = obs_dim, n_agents, out_dim
-        self.gru_kernel = gru_kernel
         self.hidden_dim, self.rnn, self.agent_id = hidden_dim, rnn, agent_id
         in_dim = obs_dim + (n_agents if agent_id else 0)
         n_mlp = 1 if rnn else layers
@@ -141,7 +132,7 @@ class SharedAgentNet(nn.Module):
         lead = x.shape[:-1]
         if hidden is None:
             hidden = torch.zeros(*lead, self.hidden_dim, device=x.device, dtype=x.dtype)
-        y, h = self._run_gru(x.reshape(-1, 1, self.hidden_dim), hidden.reshape(-1, self.hidden_dim))
+        y, h = self.gru(x.reshape(-1, 1, self.hidden_dim), hidden.reshape(1, -1, self.hidden_dim))
         return self.head(y.reshape(*lead, self.hidden_dim)), h.reshape(*lead, self.hidden_dim)
 
     def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None):
@@ -156,13 +147,6 @@ class SharedAgentNet(nn.Module):
         if h0 is None:
             h0 = torch.zeros(n, a, hd, device=x.device, dtype=x.dtype)
         seq = x.permute(0, 2, 1, 3).reshape(n * a, t, hd)  # time inside each (sequence, agent) row
-        y, h = self._run_gru(seq, h0.reshape(n * a, hd))
+        y, h = self.gru(seq, h0.reshape(1, n * a, hd))
         y = y.reshape(n, a, t, hd).permute(0, 2, 1, 3)
         return self.head(y), h.reshape(n, a, hd)
-
-    def _run_gru(self, seq: torch.Tensor, h0: torch.Tensor):
-        """``seq [N, T, H]``, ``h0 [N, H]`` -> ``(y [N, T, H], h_T [N, H])`` with the chosen kernel."""
-        if self.gru_kernel == "fused" or (self.gru_kernel == "auto" and seq.device.type == "cpu"):
-            return gru_sequence(seq, h0, self.gru)
-        y, h = self.gru(seq, h0.unsqueeze(0))
-        return y, h[0]
