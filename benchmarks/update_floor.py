@@ -1,12 +1,19 @@
-"""The matrix-work floor of one GRU gradient step in the BenchMARL comparison, on one CPU thread.
+"""Floors of one gradient step in the BenchMARL comparison, on one CPU thread: what any library must pay.
 
-Times only the matrix products that QMIX's update with a GRU agent (``compare_benchmarl.py --model gru``:
-6 sequences x 100 steps x 4 agents, 128 units) cannot avoid: the input projections of the online and
-target GRUs, their 100 + 101 sequential recurrent products, and the backward's recurrent products and
-weight and input gradients. The small input layer, head and mixer are left out, so the floor is a lower
-bound on the step's time and ``1 / floor`` an upper bound on gradient steps/s.
+- ``mlp``: plain torch doing the agent network's part of a step (``compare_benchmarl.py --model mlp``:
+  128 transitions x 4 agents, MLP 256x256 Tanh): online forward and backward, target forward on the next
+  observations, a 1-step TD loss on the chosen actions and an Adam step. No mixer, no replay, no
+  TensorDicts.
+- ``gru``: only the matrix products that QMIX's update with a GRU agent (``--model gru``: 6 sequences x
+  100 steps x 4 agents, 128 units) cannot avoid: the input projections of the online and target GRUs,
+  their 100 + 101 sequential recurrent products, and the backward's recurrent products and weight and
+  input gradients. The input layer, head, gates and mixer are left out.
 
-    python benchmarks/gru_floor.py
+Each floor is a lower bound on a step's time, so ``1 / floor`` bounds gradient steps/s from above.
+Beside each floor, the script times our own gradient step (``update.gradient_step`` of QMIX built as
+``compare_benchmarl.py`` builds it, on random batches of balance's sizes: no env, no replay).
+
+    python benchmarks/update_floor.py
 """
 from __future__ import annotations
 
@@ -27,7 +34,9 @@ ALGO = dict(name="qmix", mixer="qmix", mixer_options=dict(hypernet_layers=1), lr
             double_q=False, target_tau=0.005, target_hard_interval=None, grad_clip=5)
 
 
-def mlp_floor(rows: int = 512, obs_dim: int = 16, actions: int = 9, hidden: int = 256, repeats: int = 200) -> float:
+def mlp_floor(rows: int = 512, hidden: int = 256, repeats: int = 200) -> float:
+    obs_dim, actions = BALANCE.obs_dim, BALANCE.n_actions
+
     def net() -> torch.nn.Module:
         return torch.nn.Sequential(torch.nn.Linear(obs_dim, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, hidden),
                                    torch.nn.Tanh(), torch.nn.Linear(hidden, actions))
@@ -80,8 +89,9 @@ def gru_floor(rows: int = 24, steps: int = 100, hidden: int = 128, repeats: int 
 def ours(model: dict, batch: int, seq_len: int, repeats: int) -> float:
     parts = build_value_decomposition(ALGO, model, BALANCE, "cpu", total_frames=10**6)
     hidden = model["hidden_dim"] if model["type"] == "gru" else None
-    data = random_sequences(batch=batch, seq_len=seq_len, n_agents=4, obs_dim=16, n_actions=9, state_dim=64,
-                            hidden_dim=hidden, generator=torch.Generator().manual_seed(0))
+    data = random_sequences(batch=batch, seq_len=seq_len, n_agents=BALANCE.n_agents, obs_dim=BALANCE.obs_dim,
+                            n_actions=BALANCE.n_actions, state_dim=BALANCE.state_dim, hidden_dim=hidden,
+                            generator=torch.Generator().manual_seed(0))
     return _time(lambda: gradient_step(parts, data), repeats)
 
 
