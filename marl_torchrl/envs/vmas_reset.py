@@ -92,11 +92,13 @@ class BatchedResetVmasWrapper(VmasWrapper):
     Built like ``VmasWrapper`` (see the module docstring for an example).
     """
 
+    _pool: ResetPool | None = None  # made at the first partial reset
+
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         if tensordict is not None and "_reset" in tensordict.keys():
             which = tensordict.get("_reset").view(-1).to(torch.bool)
             if 0 < int(which.sum()) < which.numel():
-                if not hasattr(self, "_pool"):
+                if self._pool is None:
                     self._pool = ResetPool()
                 self._pool.take(self._env, which.to(self._env.device))
                 # the world now holds every env's wanted state: VmasWrapper._reset with no env to
