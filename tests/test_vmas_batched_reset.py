@@ -7,7 +7,7 @@ import torch
 import vmas
 from torchrl.envs.libs.vmas import VmasWrapper
 
-from marl_torchrl.envs.vmas_reset import BatchedResetVmasWrapper
+from marl_torchrl.envs.vmas_wrapper import FastVmasWrapper
 
 SCENARIOS = {"balance": {"n_agents": 4}, "navigation": {"n_agents": 3}, "transport": {"n_agents": 4},
              "wheel": {"n_agents": 4}}
@@ -16,7 +16,7 @@ E = 6
 
 def _pair(task: str):
     envs = []
-    for cls in (BatchedResetVmasWrapper, VmasWrapper):  # built and reset one after the other: same start
+    for cls in (FastVmasWrapper, VmasWrapper):  # built and reset one after the other: same start
         raw = vmas.make_env(task, num_envs=E, device="cpu", continuous_actions=False, seed=3, **SCENARIOS[task])
         env = cls(raw, categorical_actions=True, group_map={"agents": [a.name for a in raw.agents]})
         envs.append((env, env.reset()))
@@ -84,3 +84,24 @@ def test_single_env_resets_and_pool_refills_keep_the_rest_exact():
             assert torch.equal(ta[key][~ever], tb[key][~ever]), key
     assert len({tuple(s.flatten().tolist()) for s in starts}) == len(starts)  # every start is fresh
     assert torch.isfinite(torch.stack(starts)).all()
+
+
+@pytest.mark.parametrize("task", list(SCENARIOS))
+def test_reset_outputs_from_the_pool_are_what_the_world_holds(task):
+    """A partial reset returns the outputs captured when the pool was filled; for the reset envs they
+    equal the observations, infos and dones computed from the simulator's state after the copy."""
+    (a, ta), _ = _pair(task)
+    refills = 0
+    for round_ in range(5):  # 2 resets a round from a pool of 6: the 4th round refills it
+        for _ in range(2):
+            ta = a.rand_step(ta)["next"]
+        reset = torch.zeros(E, dtype=torch.bool)
+        reset[[round_, (round_ + 3) % E]] = True
+        fresh = a._pool.fresh if a._pool is not None else None
+        out = a.reset(ta.clone().set("_reset", reset.view(E, 1)))
+        refills += a._pool.fresh is not fresh
+        now = a._read()
+        for key in now.keys(True, True):
+            assert torch.equal(out[key][reset], now[key][reset]), key
+        ta = out
+    assert refills == 2  # the first fill and one refill

@@ -67,7 +67,7 @@ def make_vmas_env(cfg: dict, num_envs: int, device) -> EnvBase:
     """
     import vmas
 
-    from marl_torchrl.envs.vmas_reset import BatchedResetVmasWrapper
+    from marl_torchrl.envs.vmas_wrapper import FastVmasWrapper
 
     check_keys(cfg, "vmas", VMAS_KEYS)
     task = cfg["task"]
@@ -96,7 +96,7 @@ def make_vmas_env(cfg: dict, num_envs: int, device) -> EnvBase:
 
     names = [agent.name for agent in raw.agents]
     _one_group(task, names)
-    env = BatchedResetVmasWrapper(raw, categorical_actions=True, group_map={keys.GROUP: names})
+    env = FastVmasWrapper(raw, categorical_actions=True, group_map={keys.GROUP: names})
     if env.het_specs:
         raise ConfigError(f"VMAS scenario '{task}' has agents with different observation or action sizes")
     return standard_face(

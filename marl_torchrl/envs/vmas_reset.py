@@ -3,28 +3,20 @@
 torchrl's ``VmasWrapper`` resets finished envs one at a time (``reset_at(i)`` in a Python loop), and a
 VMAS ``reset_at`` costs about as much as a vectorised reset of the whole batch. With many envs some env
 finishes on most steps (``balance``'s package falls at any time), so resets took 45% of the collection
-time at 256 envs. :class:`BatchedResetVmasWrapper` keeps a pool of fresh starts instead: it snapshots
-every batch-indexed tensor of the simulator (the environment, the world, each entity, its state and
-action, and the scenario: attributes whose first dim is the number of envs), runs one vectorised
-``reset()``, keeps the E fresh rows as the pool and writes the snapshot back. A partial reset then only
-copies the next unused pool rows into the envs to reset; the pool is refilled once all E rows are used,
-so one vectorised reset serves E env resets. The other envs are not touched and continue exactly as
-before (tested on every scenario we ship configs for); the reset envs get starts drawn by VMAS's own
-reset, from its random stream (other draws than ``reset_at`` would make, same distribution).
-
->>> import vmas
->>> raw = vmas.make_env("balance", num_envs=4, device="cpu", continuous_actions=False, seed=0)
->>> env = BatchedResetVmasWrapper(raw, categorical_actions=True)
->>> td = env.rand_step(env.reset())["next"]
->>> _ = env.reset(td.set("_reset", torch.tensor([[True], [False], [True], [False]])))
->>> env._env.steps.int().tolist()
-[0, 1, 0, 1]
+time at 256 envs. :class:`ResetPool` (used by :class:`~marl_torchrl.envs.vmas_wrapper.FastVmasWrapper`)
+keeps a pool of fresh starts instead: it snapshots every batch-indexed tensor of the simulator (the
+environment, the world, each entity, its state and action, and the scenario: attributes whose first dim
+is the number of envs), runs one vectorised ``reset()``, keeps the E fresh rows as the pool and writes
+the snapshot back. A partial reset then only copies the next unused pool rows into the envs to reset;
+the pool is refilled once too few rows are left, so one vectorised reset serves up to E env resets. The
+other envs are not touched and continue exactly as before (tested on every scenario we ship configs for); the reset envs get starts drawn by
+VMAS's own reset, from its random stream (other draws than ``reset_at`` would make, same distribution).
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
-from tensordict import TensorDict, TensorDictBase
-from torchrl.envs.libs.vmas import VmasWrapper
 
 def _holders(env) -> list:
     """Objects that may hold per-env tensors: the VMAS env, its world, scenario, entities and their parts."""
@@ -50,59 +42,49 @@ def snapshot(env) -> list[tuple[object, str, torch.Tensor]]:
 class ResetPool:
     """Fresh VMAS starts, E at a time: ``take(env, which)`` resets the envs where ``which`` is True.
 
+    ``capture(env)``, if given, is called right after each vectorised reset that fills the pool; its
+    result is kept as ``fresh`` (e.g. the fresh starts' observations), and ``take`` returns which pool
+    row each reset env got, so callers can read their reset outputs from it instead of recomputing them.
+
     >>> import vmas
     >>> raw = vmas.make_env("balance", num_envs=3, device="cpu", seed=0)
     >>> pool = ResetPool()
     >>> raw.steps += 5
-    >>> pool.take(raw, torch.tensor([False, True, False]))
-    >>> raw.steps.int().tolist(), pool.left
-    ([5, 0, 5], 2)
+    >>> envs, rows = pool.take(raw, torch.tensor([False, True, False]))
+    >>> raw.steps.int().tolist(), envs.tolist(), rows.tolist(), pool.left
+    ([5, 0, 5], [1], [0], 2)
     """
 
-    def __init__(self):
+    def __init__(self, capture: Callable[[object], Any] | None = None):
+        self.capture = capture
         self.rows: list[tuple[object, str, torch.Tensor]] = []
+        self.fresh: Any = None
         self.left = 0
 
     def refill(self, env) -> None:
+        """One vectorised reset: its E starts become the pool; the envs' own state is put back."""
         saved = snapshot(env)
         env.reset(return_observations=False)
         self.rows = [(obj, name, getattr(obj, name)) for obj, name, _ in saved]
+        self.fresh = self.capture(env) if self.capture is not None else None
         self.left = env.num_envs
         for obj, name, old in saved:
             setattr(obj, name, old)
 
-    def take(self, env, which: torch.Tensor) -> None:
+    def take(self, env, which: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copy fresh starts into the envs where ``which`` is True; returns ``(env indices, pool rows)``.
+
+        The pool is refilled first when fewer unused rows are left than envs to reset, so every env of
+        one call gets a row of the same ``fresh``.
+        """
         idx = which.nonzero()[:, 0]
-        while len(idx):
-            if self.left == 0:
-                self.refill(env)
-            n = min(len(idx), self.left)
-            src = torch.arange(env.num_envs - self.left, env.num_envs - self.left + n, device=idx.device)
-            for obj, name, fresh in self.rows:
-                cur = getattr(obj, name, None)
-                if isinstance(cur, torch.Tensor) and cur.shape == fresh.shape:
-                    setattr(obj, name, cur.index_put((idx[:n],), fresh[src]))
-            self.left -= n
-            idx = idx[n:]
-
-
-class BatchedResetVmasWrapper(VmasWrapper):
-    """torchrl's ``VmasWrapper`` whose partial resets copy fresh starts from a :class:`ResetPool`.
-
-    Built like ``VmasWrapper`` (see the module docstring for an example).
-    """
-
-    _pool: ResetPool | None = None  # made at the first partial reset
-
-    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
-        if tensordict is not None and "_reset" in tensordict.keys():
-            which = tensordict.get("_reset").view(-1).to(torch.bool)
-            if 0 < int(which.sum()) < which.numel():
-                if self._pool is None:
-                    self._pool = ResetPool()
-                self._pool.take(self._env, which.to(self._env.device))
-                # the world now holds every env's wanted state: VmasWrapper._reset with no env to
-                # reset only reads it
-                tensordict = TensorDict({"_reset": torch.zeros_like(tensordict.get("_reset"))},
-                                        batch_size=tensordict.batch_size, device=tensordict.device)
-        return super()._reset(tensordict, **kwargs)
+        n = len(idx)
+        if n > self.left:
+            self.refill(env)
+        start = env.num_envs - self.left
+        for obj, name, fresh in self.rows:
+            cur = getattr(obj, name, None)
+            if isinstance(cur, torch.Tensor) and cur.shape == fresh.shape:
+                setattr(obj, name, cur.index_put((idx,), fresh[start:start + n]))
+        self.left -= n
+        return idx, torch.arange(start, start + n, device=idx.device)
