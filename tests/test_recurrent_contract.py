@@ -11,18 +11,19 @@ from marl_torchrl.data import SequenceBuilder
 from marl_torchrl.envs import describe, make_env
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.modules.recurrence import AgentNetModule
+from marl_torchrl.registry import ConfigError
 
 MAX_STEPS = 12
 
 
-def _collect(seed=0, n_batches=3, num_envs=4, steps_per_batch=7, model="gru"):
+def _collect(seed=0, n_batches=3, num_envs=4, steps_per_batch=7, model="gru", input_layer=True):
     torch.manual_seed(seed)
     env = make_env({"family": "vmas", "task": "balance", "max_steps": MAX_STEPS,
                     "scenario_kwargs": {"n_agents": 3}}, num_envs=num_envs, seed=seed)
     info = describe(env)
     parts = build_value_decomposition(
         {"name": "qmix", "mixer": "qmix", "target_hard_interval": 10, "eps_start": 0.5, "eps_end": 0.5},
-        {"type": model, "hidden_dim": 16}, info, "cpu", total_frames=1000,
+        {"type": model, "hidden_dim": 16, "input_layer": input_layer}, info, "cpu", total_frames=1000,
     )
     for t in parts.env_transforms:
         env.append_transform(t)
@@ -80,6 +81,20 @@ def test_loss_q_values_equal_acting_q_values(seq_len, burn_in):
     acted = seqs[keys.ACTION_VALUE][valid]
     torch.testing.assert_close(q_online[valid], acted, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(q_target[valid], acted, atol=1e-5, rtol=1e-5)
+
+
+def test_gru_without_input_layer_reads_the_observation_and_keeps_the_contract():
+    """``model.input_layer=false``: GRU(obs + id -> H) -> head; acting steps and the loss's unroll agree."""
+    parts, batches = _collect(input_layer=False)
+    net = parts.loss.agent_net
+    assert len(net.body) == 0 and net.gru.input_size == 16 + 3 and net.gru.hidden_size == 16
+    seqs = _sequences(batches, 5)
+    with torch.no_grad():
+        q_online = parts.loss._unroll_online(seqs[keys.OBS], seqs[keys.HIDDEN])
+    valid = seqs[keys.MASK].squeeze(-1)
+    torch.testing.assert_close(q_online[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="needs model.type=gru"):
+        SharedAgentNet(obs_dim=3, n_agents=2, out_dim=4, rnn=False, input_layer=False)
 
 
 def test_sequences_never_cross_episodes_and_keep_final_observation():

@@ -32,7 +32,8 @@ ALGO_KEYS = {
     "lr", "grad_clip", "target_hard_interval", "target_tau", "eps_start", "eps_end", "eps_anneal_fraction",
     "weighting", "alpha", "central_mixer_embed",
 }
-MODEL_KEYS = {"type", "hidden_dim", "layers", "agent_id", "last_action", "layer_norm", "activation", "orthogonal_init"}
+MODEL_KEYS = {"type", "hidden_dim", "layers", "input_layer", "agent_id", "last_action", "layer_norm", "activation",
+              "orthogonal_init"}
 
 
 def build_agent_net(model_cfg: Mapping, info, out_dim: int, **overrides) -> SharedAgentNet:
@@ -52,6 +53,7 @@ def build_agent_net(model_cfg: Mapping, info, out_dim: int, **overrides) -> Shar
         layer_norm=bool(model_cfg.get("layer_norm", False)),
         activation=model_cfg.get("activation", "relu"),
         orthogonal_init=bool(model_cfg.get("orthogonal_init", True)),
+        input_layer=bool(model_cfg.get("input_layer", True)),
         **overrides,
     )
 

@@ -40,6 +40,9 @@ def _activation(name: str) -> nn.Module:
 class SharedAgentNet(nn.Module):
     """One network shared by all agents: ``[in -> H] -> (GRU | MLP layers) -> [H -> out]``.
 
+    With ``input_layer=False`` a GRU agent reads its input directly: ``GRU(in -> H) -> [H -> out]`` (the
+    recurrent model of torchrl's and BenchMARL's examples), skipping PyMARL's ``[in -> H]`` layer.
+
     Args:
         obs_dim: per-agent input features F.
         n_agents: number of agents A (only used for the one-hot id).
@@ -47,6 +50,8 @@ class SharedAgentNet(nn.Module):
         hidden_dim: width H of every hidden layer and of the GRU state.
         rnn: a GRU after the first layer (PyMARL's RNN agent) if True, else an MLP.
         layers: number of hidden layers of the MLP (``rnn=False``); the GRU agent has one input layer.
+        input_layer: the GRU agent's ``[in -> H]`` layer before the GRU (``rnn=True`` only; an MLP
+            always has its layers).
         agent_id: append a one-hot agent id to each agent's input.
         layer_norm: LayerNorm after each hidden linear layer.
         activation: ``relu``, ``tanh``, ``elu`` or ``gelu``.
@@ -72,14 +77,17 @@ class SharedAgentNet(nn.Module):
         activation: str = "relu",
         orthogonal_init: bool = True,
         out_gain: float = 1.0,
+        input_layer: bool = True,
     ):
         super().__init__()
         if hidden_dim < 1 or layers < 1:
             raise ConfigError(f"hidden_dim and layers must be >= 1, got {hidden_dim} and {layers}")
+        if not (rnn or input_layer):
+            raise ConfigError("input_layer=false leaves an MLP agent without layers: it needs model.type=gru")
         self.obs_dim, self.n_agents, self.out_dim = obs_dim, n_agents, out_dim
         self.hidden_dim, self.rnn, self.agent_id = hidden_dim, rnn, agent_id
         in_dim = obs_dim + (n_agents if agent_id else 0)
-        n_mlp = 1 if rnn else layers
+        n_mlp = (1 if input_layer else 0) if rnn else layers
         body: list[nn.Module] = []
         for i in range(n_mlp):
             body.append(nn.Linear(in_dim if i == 0 else hidden_dim, hidden_dim))
@@ -87,7 +95,8 @@ class SharedAgentNet(nn.Module):
                 body.append(nn.LayerNorm(hidden_dim))
             body.append(_activation(activation))
         self.body = nn.Sequential(*body)
-        self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True) if rnn else None
+        gru_in = hidden_dim if n_mlp else in_dim
+        self.gru = nn.GRU(gru_in, hidden_dim, batch_first=True) if rnn else None
         self.head = nn.Linear(hidden_dim, out_dim)
         if agent_id:
             self.register_buffer("_eye", torch.eye(n_agents), persistent=False)
@@ -132,7 +141,7 @@ class SharedAgentNet(nn.Module):
         lead = x.shape[:-1]
         if hidden is None:
             hidden = torch.zeros(*lead, self.hidden_dim, device=x.device, dtype=x.dtype)
-        y, h = self.gru(x.reshape(-1, 1, self.hidden_dim), hidden.reshape(1, -1, self.hidden_dim))
+        y, h = self.gru(x.reshape(-1, 1, x.shape[-1]), hidden.reshape(1, -1, self.hidden_dim))
         return self.head(y.reshape(*lead, self.hidden_dim)), h.reshape(*lead, self.hidden_dim)
 
     def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None):
@@ -143,10 +152,11 @@ class SharedAgentNet(nn.Module):
         x = self.body(self._inputs(obs))
         if self.gru is None:
             return self.head(x), None
-        n, t, a, hd = x.shape
+        n, t, a, f = x.shape
+        hd = self.hidden_dim
         if h0 is None:
             h0 = torch.zeros(n, a, hd, device=x.device, dtype=x.dtype)
-        seq = x.permute(0, 2, 1, 3).reshape(n * a, t, hd)  # time inside each (sequence, agent) row
+        seq = x.permute(0, 2, 1, 3).reshape(n * a, t, f)  # time inside each (sequence, agent) row
         y, h = self.gru(seq, h0.reshape(1, n * a, hd))
         y = y.reshape(n, a, t, hd).permute(0, 2, 1, 3)
         return self.head(y), h.reshape(n, a, hd)
