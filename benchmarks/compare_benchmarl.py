@@ -13,9 +13,11 @@ the end.
   sequences).
 - ``--model gru``: BenchMARL's GRU model with ``--gru-hidden`` units and no MLP after it (GRU(obs -> H)
   and a linear head); BenchMARL samples ceil(batch / 600) = one 600-step sequence per gradient step (its
-  sequences are the whole collected rollout per env). Ours: a GRU agent (linear + ReLU, GRU(H), linear
-  head: BenchMARL's work plus an input layer) on ``--gru-batch`` whole 100-step episodes per step
-  (6 x 100 = 600 sequence steps, as many as BenchMARL's).
+  sequences are the whole collected rollout per env). Ours: the same network (``model.input_layer=false``:
+  the GRU reads the observation, then a linear head) on 600 sequence steps per gradient step, as many as
+  BenchMARL's: ``600 / --gru-seq-len`` sequences of ``--gru-seq-len`` steps. The default, 100, is whole
+  episodes (6 x 100) unrolled from h = 0; shorter sequences cut episodes into pieces that start from the
+  hidden state stored at collection (R2D2-style, no burn-in), which is not the same gradient.
 
 Prints and writes (``benchmarks/results/benchmarl_<algorithm>_<model>.csv`` and ``.png``) for each
 library and seed: end-to-end frames/s (frames / training wall time, evaluations included), collection
@@ -78,9 +80,10 @@ def ours_overrides(a: argparse.Namespace, seed: int, run_dir: Path) -> list[str]
               "replay.seq_len=1", f"replay.batch_size={a.batch}", f"replay.capacity={a.frames}",
               f"replay.warmup={a.batch}"]
     else:
-        o += ["model.type=gru", f"model.hidden_dim={a.gru_hidden}", "replay.seq_len=100",
-              f"replay.batch_size={a.gru_batch}", f"replay.capacity={a.frames // 100}",
-              f"replay.warmup={a.gru_batch}"]
+        batch = 600 // a.gru_seq_len
+        o += ["model.type=gru", f"model.hidden_dim={a.gru_hidden}", "model.input_layer=false",
+              f"replay.seq_len={a.gru_seq_len}", f"replay.batch_size={batch}",
+              f"replay.capacity={a.frames // a.gru_seq_len}", f"replay.warmup={batch}"]
     return o
 
 
@@ -130,7 +133,8 @@ def main() -> None:
     p.add_argument("--frames-per-batch", type=int, default=6000)
     p.add_argument("--updates", type=int, default=1000, help="gradient steps per iteration")
     p.add_argument("--batch", type=int, default=128, help="transitions per gradient step (mlp)")
-    p.add_argument("--gru-batch", type=int, default=6, help="ours, gru: 100-step episodes per gradient step")
+    p.add_argument("--gru-seq-len", type=int, default=100, choices=[100, 50, 25, 20, 10],
+                   help="ours, gru: steps per sequence (100 = whole episodes); 600 / this sequences per step")
     p.add_argument("--gru-hidden", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--name", help="result file stem (default benchmarl_<algorithm>_<model>)")
