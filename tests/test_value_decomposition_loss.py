@@ -172,15 +172,17 @@ def test_polyak_update_moves_target_by_tau():
 
 @pytest.mark.parametrize("double_q", [True, False])
 @pytest.mark.parametrize("mixer_kind", ["qmix", None])
-def test_feedforward_shortcut_gives_the_same_loss_and_gradients(double_q, mixer_kind):
-    """An MLP agent net skips the steps nobody reads (online last step without double Q, target first
-    steps): loss, diagnostics and gradients equal those of the full unroll."""
+@pytest.mark.parametrize("rnn", [False, True])
+def test_skipping_unread_steps_gives_the_same_loss_and_gradients(double_q, mixer_kind, rnn):
+    """The loss skips the steps nobody reads (the online net's last step without double Q; an MLP target
+    net's first step): loss, diagnostics and gradients equal those of the full unroll."""
     torch.manual_seed(0)
-    td = random_sequences(batch=5, seq_len=3, n_agents=2, obs_dim=4, n_actions=3, state_dim=6)
+    td = random_sequences(batch=5, seq_len=3, n_agents=2, obs_dim=4, n_actions=3, state_dim=6,
+                          hidden_dim=64 if rnn else None)
     results = []
     for skip in (True, False):
         torch.manual_seed(1)
-        net = SharedAgentNet(obs_dim=4, n_agents=2, out_dim=3, rnn=False)
+        net = SharedAgentNet(obs_dim=4, n_agents=2, out_dim=3, rnn=rnn)
         mixer = QMixer(n_agents=2, state_dim=6) if mixer_kind else None
         loss = ValueDecompositionLoss(net, mixer, double_q=double_q, td_lambda=0.6)
         with torch.no_grad():  # make the target differ from the online net

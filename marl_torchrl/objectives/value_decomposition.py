@@ -71,7 +71,7 @@ class ValueDecompositionLoss(SequenceLoss):
     'global_state'
     """
 
-    skip_unread_steps = True  # feed-forward nets: skip the unread steps (False: unroll all; tests compare)
+    skip_unread_steps = True  # skip the steps nobody reads (False: unroll all; tests compare)
 
     def __init__(
         self,
@@ -141,10 +141,10 @@ class ValueDecompositionLoss(SequenceLoss):
         if needs_state and state is None:
             raise KeyError(f"the mixer needs a state but the batch has no '{k.state}' entry")
 
-        # A feed-forward net maps each step on its own, so it skips the steps nobody reads: the online
-        # net's last step (read only by double Q) and the target net's first (same numbers, less work).
+        # Steps nobody reads are skipped: the online net's last step (read only by double Q; a GRU's
+        # earlier outputs do not depend on it) and a feed-forward target net's first (same numbers).
         full = getattr(self.agent_net, "rnn", False) or not self.skip_unread_steps
-        q_all = self._unroll_online(obs if full or self.double_q else obs[:, :-1], h0)  # [B, L(+1), A, n]
+        q_all = self._unroll_online(obs if self.double_q or not self.skip_unread_steps else obs[:, :-1], h0)
         q_now = q_all[:, : obs.shape[1] - 1]  # [B, L, A, n]
         with torch.no_grad():
             q_next_target = self.agent_net_target.unroll(obs, h0)[0][:, 1:] if full else \

@@ -101,7 +101,9 @@ class QMixer(StateMixer):
         q = chosen_action_value.squeeze(-1)  # [*B, A]
         w1 = self.constrain(self.hyper_w_1(state)).unflatten(-1, (self.n_agents, self.embed_dim))  # [*B, A, E]
         b1 = self.hyper_b_1(state)  # [*B, E]
-        hidden = nn.functional.elu(torch.einsum("...a,...ae->...e", q, w1) + b1)  # [*B, E]
+        # q @ w1 per batch row, as a product and a sum over the A agents: a batched matmul of [1, A] by
+        # [A, E] matrices runs about 4x slower on CPU (forward and backward) for the same numbers
+        hidden = nn.functional.elu((q.unsqueeze(-1) * w1).sum(-2) + b1)  # [*B, E]
         w_final = self.constrain(self.hyper_w_final(state))  # [*B, E]
         return (hidden * w_final).sum(-1, keepdim=True) + self.V(state)  # [*B, 1]
 
