@@ -4,10 +4,11 @@
   128 transitions x 4 agents, MLP 256x256 Tanh): online forward and backward, target forward on the next
   observations, a 1-step TD loss on the chosen actions and an Adam step. No mixer, no replay, no
   TensorDicts.
-- ``gru``: only the matrix products that QMIX's update with a GRU agent (``--model gru``: 6 sequences x
-  100 steps x 4 agents, 128 units) cannot avoid: the input projections of the online and target GRUs,
-  their 100 + 101 sequential recurrent products, and the backward's recurrent products and weight and
-  input gradients. The input layer, head, gates and mixer are left out.
+- ``gru``: only the matrix products that QMIX's update with a GRU agent (``--model gru``: GRU(obs -> 128)
+  and a linear head, 600 sequence steps x 4 agents: 6 whole episodes of 100 steps, or 24 pieces of 25)
+  cannot avoid: the input projections of the online and target GRUs, their L + (L + 1) sequential
+  recurrent products, and the backward's recurrent products and weight gradients. The head, gates and
+  mixer are left out.
 
 Each floor is a lower bound on a step's time, so ``1 / floor`` bounds gradient steps/s from above.
 Beside each floor, the script times our own gradient step (``update.gradient_step`` of QMIX built as
@@ -65,23 +66,22 @@ def _time(step, repeats: int) -> float:
     return (time.perf_counter() - t) / repeats
 
 
-def gru_floor(rows: int = 24, steps: int = 100, hidden: int = 128, repeats: int = 20) -> float:
-    x = torch.randn(steps * rows, hidden)
-    w = torch.randn(3 * hidden, hidden)
+def gru_floor(rows: int = 24, steps: int = 100, in_dim: int = 16, hidden: int = 128, repeats: int = 20) -> float:
+    x = torch.randn(steps * rows, in_dim)
+    w_ih, w_hh = torch.randn(3 * hidden, in_dim), torch.randn(3 * hidden, hidden)
     b = torch.randn(3 * hidden)
     h, g = torch.randn(rows, hidden), torch.randn(rows, 3 * hidden)
-    big_g = torch.randn(steps * rows, 3 * hidden)
+    big_h, big_g = torch.randn(steps * rows, hidden), torch.randn(steps * rows, 3 * hidden)
 
     def step() -> None:
         for _ in range(2):  # online and target input projections
-            torch.addmm(b, x, w.t())
-        for _ in range(2 * steps + 1):  # online (100) and target (101) recurrent products
-            torch.addmm(b, h, w.t())
+            torch.addmm(b, x, w_ih.t())
+        for _ in range(2 * steps + 1):  # online (L) and target (L + 1) recurrent products
+            torch.addmm(b, h, w_hh.t())
         for _ in range(steps):  # backward through the recurrence
-            torch.mm(g, w)
-        big_g.t() @ x  # weight gradient of W_hh
-        big_g.t() @ x  # weight gradient of W_ih
-        big_g @ w  # gradient to the GRU's input
+            torch.mm(g, w_hh)
+        big_g.t() @ big_h  # weight gradient of W_hh
+        big_g.t() @ x  # weight gradient of W_ih (the observations need no gradient)
 
     return _time(step, repeats)
 
@@ -99,9 +99,12 @@ def main() -> None:
     torch.set_num_threads(1)
     mlp = dict(type="mlp", hidden_dim=256, layers=2, activation="tanh", agent_id=False)
     print(f"mlp: floor {mlp_floor() * 1e3:.2f} ms per step; ours {ours(mlp, 128, 1, 200) * 1e3:.2f} ms")
-    gru = dict(type="gru", hidden_dim=128, agent_id=False)
-    ours_gru = statistics.median(ours(gru, 6, 100, 10) for _ in range(3))
-    print(f"gru: floor {gru_floor() * 1e3:.2f} ms per step (matrix products only); ours {ours_gru * 1e3:.1f} ms")
+    gru = dict(type="gru", hidden_dim=128, agent_id=False, input_layer=False)
+    for batch, steps in ((6, 100), (24, 25)):
+        ours_gru = statistics.median(ours(gru, batch, steps, 10) for _ in range(3))
+        floor = gru_floor(rows=batch * BALANCE.n_agents, steps=steps)
+        print(f"gru, {batch} x {steps} steps: floor {floor * 1e3:.2f} ms per step (matrix products only); "
+              f"ours {ours_gru * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -89,8 +89,11 @@ class FastVmasWrapper(VmasWrapper):
             return super()._reset(self._no_reset(), **kwargs)
         return self._read()
 
-    def _read(self, env=None) -> TensorDictBase:
-        """The reset output of the world as it is: observations, infos and dones of every env."""
+    def _read(self, _vmas_env=None) -> TensorDictBase:
+        """The reset output of the world as it is: observations, infos and dones of every env.
+
+        (The reset pool calls it with the VMAS env, which is this wrapper's own.)
+        """
         obs, dones, infos = self._env.get_from_scenario(
             get_observations=True, get_infos=True, get_rewards=False, get_dones=True)
         return self._pack(obs, dones, infos)
