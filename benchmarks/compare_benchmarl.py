@@ -128,7 +128,8 @@ def main() -> None:
     p.add_argument("--algorithm", choices=["qmix", "vdn", "iql"], default="qmix")
     p.add_argument("--model", choices=["mlp", "gru"], default="mlp")
     p.add_argument("--frames", type=int, default=120_000)
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (--first-seed, --first-seed + 1, ...)")
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--envs", type=int, default=10)
     p.add_argument("--frames-per-batch", type=int, default=6000)
     p.add_argument("--updates", type=int, default=1000, help="gradient steps per iteration")
@@ -144,7 +145,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "runs" / "benchmarl_compare"
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for seed in range(a.seeds):
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
         for lib, fn in (("BenchMARL", run_benchmarl), ("marl-torchrl", lambda a, s: run_ours(a, s, out))):
             r = {"library": lib, "seed": seed, **fn(a, seed)}
             rows.append(r)
