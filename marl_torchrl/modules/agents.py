@@ -5,11 +5,10 @@ The network maps each agent's observation (plus, optionally, a one-hot agent id)
 
 - ``forward(obs, hidden)``: one step for acting, ``obs`` ``[*B, A, F]``, ``hidden`` ``[*B, A, H]``;
 - ``unroll(obs, h0)``: a whole sequence for training, ``obs`` ``[N, T, A, F]``, ``h0`` ``[N, A, H]``,
-  run as one ``nn.GRU`` call over time, or, when it trains on the CPU, as ``gru_sequence`` (the same
-  GRU equations with a hand-written backward that forms each weight gradient in one product).
+  run as one ``nn.GRU`` call over time (no Python loop over steps).
 
-Both use the same ``nn.GRU`` parameters, so stepping T times and unrolling T steps give the same values
-(to float rounding): this is the recurrent contract the losses rely on.
+Both use the same ``nn.GRU`` module, so stepping T times and unrolling T steps give the same values:
+this is the recurrent contract the losses rely on.
 
 >>> import torch
 >>> net = SharedAgentNet(obs_dim=5, n_agents=3, out_dim=4, hidden_dim=16, rnn=True)
@@ -27,7 +26,6 @@ import math
 import torch
 from torch import nn
 
-from marl_torchrl.modules.fused_gru import gru_sequence
 from marl_torchrl.registry import ConfigError
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
@@ -149,9 +147,7 @@ class SharedAgentNet(nn.Module):
     def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None):
         """A sequence: ``obs [N, T, A, F]``, ``h0 [N, A, H]`` -> ``(out [N, T, A, out], h_T [N, A, H])``.
 
-        The GRU runs over the whole time axis in one call (no Python loop over steps in ``nn.GRU``); on
-        the CPU, when gradients are recorded, :func:`~marl_torchrl.modules.fused_gru.gru_sequence` runs
-        it instead (same values, a cheaper backward). An MLP network just maps every step.
+        The GRU runs over the whole time axis in one call; an MLP network just maps every step.
         """
         x = self.body(self._inputs(obs))
         if self.gru is None:
@@ -161,9 +157,6 @@ class SharedAgentNet(nn.Module):
         if h0 is None:
             h0 = torch.zeros(n, a, hd, device=x.device, dtype=x.dtype)
         seq = x.permute(1, 0, 2, 3).reshape(t, n * a, f)  # time-major; rows are (sequence, agent)
-        if x.device.type == "cpu" and torch.is_grad_enabled() and self.gru.weight_hh_l0.requires_grad:
-            y, h = gru_sequence(seq, h0.reshape(n * a, hd), self.gru)
-        else:
-            y, h = self.gru(seq, h0.reshape(1, n * a, hd))
+        y, h = self.gru(seq, h0.reshape(1, n * a, hd))
         out = self.head(y)  # [T, N * A, out]: the head reads contiguous rows
         return out.reshape(t, n, a, -1).transpose(0, 1), h.reshape(n, a, hd)
