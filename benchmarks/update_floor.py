@@ -2,7 +2,8 @@
 
 - ``mlp``: plain torch doing the agent network's part of a step (``compare_benchmarl.py --model mlp``:
   128 transitions x 4 agents, MLP 256x256 Tanh): online forward and backward, target forward on the next
-  observations, a 1-step TD loss on the chosen actions and an Adam step. No mixer, no replay, no
+  observations, a 1-step TD loss on the chosen actions and a fused Adam step (one kernel over all
+  parameters; torch's default per-tensor loop costs about 1 ms more). No mixer, no replay, no
   TensorDicts.
 - ``gru``: only the matrix products that QMIX's update with a GRU agent (``--model gru``: GRU(obs -> 128)
   and a linear head, 600 sequence steps x 4 agents: 6 whole episodes of 100 steps, or 24 pieces of 25)
@@ -43,7 +44,7 @@ def mlp_floor(rows: int = 512, hidden: int = 256, repeats: int = 200) -> float:
                                    torch.nn.Tanh(), torch.nn.Linear(hidden, actions))
 
     online, target = net(), net()
-    opt = torch.optim.Adam(online.parameters(), lr=5e-5)
+    opt = torch.optim.Adam(online.parameters(), lr=5e-5, fused=True)
     obs, next_obs = torch.randn(rows, obs_dim), torch.randn(rows, obs_dim)
     action, reward = torch.randint(0, actions, (rows, 1)), torch.randn(rows)
 
