@@ -31,9 +31,9 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float, **kwargs):
     """Adam or RMSprop (PyMARL's RMSprop uses alpha=0.99, eps=1e-5) over trainable parameters.
 
-    Each runs as one kernel over all parameters instead of torch's per-tensor Python loop (torch's
-    default on the CPU): Adam ``fused`` (4x faster per step on balance's QMIX MLP; the same update up
-    to float rounding), RMSprop ``foreach`` (bit-identical). ``kwargs`` override both.
+    Both update all parameters together instead of in torch's per-tensor Python loop (torch's default
+    on the CPU): Adam ``fused``, one kernel (4x faster per step on balance's QMIX MLP; the same update
+    up to float rounding), RMSprop ``foreach``, multi-tensor ops (bit-identical). ``kwargs`` override both.
     """
     if name not in _OPTIMIZERS:
         raise ConfigError(f"unknown optimizer '{name}'; known: {', '.join(sorted(_OPTIMIZERS))}")
