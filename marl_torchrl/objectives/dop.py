@@ -37,12 +37,13 @@ from torch import nn
 
 from marl_torchrl.modules.actors import TanhBounded
 from marl_torchrl.modules.stochastic import masked_log_probs, squashed_normal_sample
-from marl_torchrl.objectives.sequence_ops import SequenceLoss, call_detached, drop_burn_in, masked_mean, unroll_with_burn_in
-from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
+from marl_torchrl.objectives.sequence_batch import ActionSpace
+from marl_torchrl.objectives.sequence_ops import SequenceLoss, call_detached, masked_mean, mix_values, unroll_with_burn_in
+from marl_torchrl.objectives.targets import lambda_returns
 from marl_torchrl.registry import ConfigError
 
 
-class DOPSACLoss(SequenceLoss):
+class DOPSACLoss(ActionSpace, SequenceLoss):
     """DOP-SAC's ``loss_actor``, ``loss_qvalue`` and ``loss_alpha``.
 
     Args:
@@ -65,6 +66,9 @@ class DOPSACLoss(SequenceLoss):
     marl_torchrl.registry.ConfigError: DOP's temperature alpha_init must be > 0, got -0.1
     """
 
+    algorithm = "DOP"
+    target_names = (("critics", "critics_target"), ("mixers", "mixers_target"))  # the actor has no target
+
     def __init__(
         self,
         actor: nn.Module,
@@ -81,15 +85,16 @@ class DOPSACLoss(SequenceLoss):
         burn_in: int = 0,
     ):
         super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
-        if (n_actions is None) == (bound is None):
-            raise ConfigError("DOP needs either n_actions (discrete) or bound (continuous actions)")
+        self.set_action_space(n_actions=n_actions, bound=bound)
         if len(critics) != 2 or len(mixers) != 2 or critics[0] is critics[1] or mixers[0] is mixers[1]:
             raise ConfigError("DOP needs two critics and two mixers with separate parameters")
         if not float(alpha_init) > 0:
             raise ConfigError(f"DOP's temperature alpha_init must be > 0, got {alpha_init}")
-        self.actor, self.bound, self.n_actions = actor, bound, n_actions
+        for mixer in mixers:  # mixed values are expectations over the policy: no single joint action
+            self.check_mixer_inputs(mixer, ("observations",))
+        self.actor = actor
         self.critics, self.mixers = nn.ModuleList(critics), nn.ModuleList(mixers)
-        self.critics_target, self.mixers_target = frozen_copy(self.critics), frozen_copy(self.mixers)
+        self.make_targets()
         log_alpha = torch.tensor(math.log(float(alpha_init)))
         if learn_alpha:
             self.log_alpha = nn.Parameter(log_alpha)
@@ -99,31 +104,18 @@ class DOPSACLoss(SequenceLoss):
             target_entropy = 0.5 * math.log(n_actions) if n_actions is not None else -float(bound.centre.shape[-1])
         self.learn_alpha, self.target_entropy = bool(learn_alpha), float(target_entropy)
 
-    @property
-    def discrete(self) -> bool:
-        return self.n_actions is not None
-
-    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        """``(online, target)`` pairs: both critics and both mixers (the actor has no target)."""
-        return [(self.critics, self.critics_target), (self.mixers, self.mixers_target)]
-
-    def _q_taken(self, critic, mixer, features, action, state) -> torch.Tensor:
+    def _q_taken(self, critic, mixer, features, action, state, obs) -> torch.Tensor:
         """``Q_tot`` ``[B, L, 1]`` of the replayed actions."""
         if self.discrete:
             q = critic.values(features).gather(-1, action.long().unsqueeze(-1))
         else:
             q = critic.values(features, action)
-        return mixer(q, state.contiguous())
+        return mix_values(mixer, q, state, observations=obs)
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
-        k = self.tensor_keys
-        obs, state = td.get(k.observation), td.get(k.state)  # [B, L+1, A, F], [B, L+1, S]
-        action = td.get(k.action)[:, :-1]  # [B, L, A] (discrete) or [B, L, A, d]
-        reward, terminated = td.get(k.reward)[:, :-1].float(), td.get(k.terminated)[:, :-1].float()
-        avail = td.get(k.action_mask, None) if self.discrete else None
-        h0 = td.get(k.hidden, None) if getattr(self.actor, "rnn", False) else None
-        valid = drop_burn_in(td.get(k.mask)[:, :-1].float(), td.get(k.is_init)[:, 0].reshape(-1),
-                             self.burn_in if h0 is not None else 0)
+        b = self.read_batch(td, self.actor, action_mask=self.discrete)
+        obs, state, action, avail, valid = b.obs, b.state, b.action, b.avail, b.valid  # [B, L+1, A, F], [B, L+1, S]
+        h0, reward, terminated = b.h0, b.reward, b.terminated
         alpha = self.log_alpha.exp().detach()
 
         # 1. actor and critic trunks over the whole sequence
@@ -133,9 +125,9 @@ class DOPSACLoss(SequenceLoss):
             feats_target = [c.features(obs) for c in self.critics_target]
 
         # 2-4. both critics toward the same soft targets
-        q_taken = [self._q_taken(c, m, f[:, :-1], action, state[:, :-1]) for c, m, f in zip(self.critics, self.mixers, feats)]
+        q_taken = [self._q_taken(c, m, f[:, :-1], action, state[:, :-1], obs[:, :-1]) for c, m, f in zip(self.critics, self.mixers, feats)]
         with torch.no_grad():
-            next_value = self._soft_next_value(raw[:, 1:].detach(), feats_target, state[:, 1:], avail, alpha)
+            next_value = self._soft_next_value(raw[:, 1:].detach(), feats_target, state[:, 1:], obs[:, 1:], avail, alpha)
             target = lambda_returns(reward, terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
         loss_qvalue = sum(masked_mean((q - target).pow(2), valid) for q in q_taken)
 
@@ -172,7 +164,7 @@ class DOPSACLoss(SequenceLoss):
             batch_size=[],
         )
 
-    def _soft_next_value(self, raw_next, feats_target, state_next, avail, alpha) -> torch.Tensor:
+    def _soft_next_value(self, raw_next, feats_target, state_next, obs_next, avail, alpha) -> torch.Tensor:
         """``min_j Q_tot^j(s', a') - alpha * sum_i log pi_i(a'_i)`` at the policy's next actions ``[B, L, 1]``."""
         q_next = []
         if self.discrete:
@@ -180,10 +172,10 @@ class DOPSACLoss(SequenceLoss):
             p = log_p.exp()
             for c, m, f in zip(self.critics_target, self.mixers_target, feats_target):
                 expected = (p * c.values(f[:, 1:])).sum(-1, keepdim=True)  # E_pi[Q_i] [B, L, A, 1]
-                q_next.append(m(expected, state_next.contiguous()))
+                q_next.append(mix_values(m, expected, state_next, observations=obs_next))
             log_pi = (p * log_p).sum(-1)  # [B, L, A]
         else:
             a_next, log_pi = squashed_normal_sample(raw_next, self.bound)
             for c, m, f in zip(self.critics_target, self.mixers_target, feats_target):
-                q_next.append(m(c.values(f[:, 1:], a_next), state_next.contiguous()))
+                q_next.append(mix_values(m, c.values(f[:, 1:], a_next), state_next, observations=obs_next))
         return torch.minimum(*q_next) - alpha * log_pi.sum(-1, keepdim=True)

@@ -33,14 +33,13 @@ from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
 from marl_torchrl.modules.actors import TanhBounded, greedy_one_hot, gumbel_softmax_st
-from marl_torchrl.objectives.sequence_ops import (
-    SequenceLoss, call_detached, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in,
-)
-from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
+from marl_torchrl.objectives.sequence_batch import ActionSpace
+from marl_torchrl.objectives.sequence_ops import SequenceLoss, call_detached, masked_mean, mix_values, unroll_with_burn_in
+from marl_torchrl.objectives.targets import lambda_returns
 from marl_torchrl.registry import ConfigError
 
 
-class FACMACLoss(SequenceLoss):
+class FACMACLoss(ActionSpace, SequenceLoss):
     """FACMAC's critic and actor losses, returned as ``loss_qvalue`` and ``loss_actor``.
 
     Args:
@@ -66,6 +65,8 @@ class FACMACLoss(SequenceLoss):
     marl_torchrl.registry.ConfigError: FACMAC needs either n_actions (discrete) or bound (continuous actions)
     """
 
+    algorithm = "FACMAC"
+    target_names = (("actor", "actor_target"), ("critic", "critic_target"), ("mixer", "mixer_target"))
 
     def __init__(
         self,
@@ -82,26 +83,14 @@ class FACMACLoss(SequenceLoss):
         burn_in: int = 0,
     ):
         super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
-        if (n_actions is None) == (bound is None):
-            raise ConfigError("FACMAC needs either n_actions (discrete) or bound (continuous actions)")
+        self.set_action_space(n_actions=n_actions, bound=bound)
         if not gumbel_temperature > 0 or action_reg < 0:
             raise ConfigError(f"need gumbel_temperature > 0 and action_reg >= 0, got {gumbel_temperature}, {action_reg}")
-        self.actor, self.critic, self.mixer, self.bound = actor, critic, mixer, bound
-        self.actor_target, self.critic_target = frozen_copy(actor), frozen_copy(critic)
-        self.mixer_target = frozen_copy(mixer) if mixer is not None else None
-        self.n_actions = n_actions
+        # a critic scores the actions it is given: no values of all actions; indices only for discrete ones
+        self.check_mixer_inputs(mixer, ("observations", "actions", "action_mask") if self.discrete else ("observations",))
+        self.actor, self.critic, self.mixer = actor, critic, mixer
+        self.make_targets()
         self.gumbel_temperature, self.action_reg = float(gumbel_temperature), float(action_reg)
-
-    @property
-    def discrete(self) -> bool:
-        return self.n_actions is not None
-
-    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        """``(online, target)`` pairs for a :class:`~marl_torchrl.objectives.targets.TargetUpdater`."""
-        pairs = [(self.actor, self.actor_target), (self.critic, self.critic_target)]
-        if self.mixer is not None:
-            pairs.append((self.mixer, self.mixer_target))
-        return pairs
 
     def _encode(self, action: torch.Tensor) -> torch.Tensor:
         """Replayed actions as critic inputs: one-hot (discrete) or as they are (continuous)."""
@@ -114,34 +103,35 @@ class FACMACLoss(SequenceLoss):
             return gumbel_softmax_st(raw, self.gumbel_temperature, avail)
         return greedy_one_hot(raw, avail)
 
+    def _mixer_inputs(self, obs: torch.Tensor, action: torch.Tensor, avail) -> dict:
+        """The extra inputs a mixer may ask of FACMAC (see ``check_mixer_inputs`` in ``__init__``)."""
+        if not self.discrete:
+            return {"observations": obs}
+        return {"observations": obs, "actions": action.argmax(-1, keepdim=True), "action_mask": avail}
+
     def forward(self, td: TensorDictBase) -> TensorDictBase:
-        k = self.tensor_keys
-        obs = td.get(k.observation)  # [B, L+1, A, F]
-        action = self._encode(td.get(k.action)[:, :-1])  # [B, L, A, n or d]
-        reward = td.get(k.reward)[:, :-1].float()  # [B, L, 1]
-        terminated = td.get(k.terminated)[:, :-1].float()
-        state = td.get(k.state, None)
-        state_now, state_next = (None, None) if state is None else (state[:, :-1], state[:, 1:])
-        avail = td.get(k.action_mask, None) if self.discrete else None
-        h0 = td.get(k.hidden, None) if getattr(self.actor, "rnn", False) else None
-        is_init = td.get(k.is_init)[:, 0].reshape(-1)
-        valid = drop_burn_in(td.get(k.mask)[:, :-1].float(), is_init, self.burn_in if h0 is not None else 0)
+        b = self.read_batch(td, self.actor, action_mask=self.discrete)
+        obs, h0, valid, state_now = b.obs, b.h0, b.valid, b.state_now  # obs [B, L+1, A, F]
+        action = self._encode(b.action)  # [B, L, A, n or d]
 
         # 1-3. critic towards targets from the target actor, critic and mixer
-        q_taken = mix_values(self.mixer, self.critic(obs[:, :-1], action), state_now)
+        q_taken = mix_values(self.mixer, self.critic(obs[:, :-1], action), state_now,
+                             **self._mixer_inputs(obs[:, :-1], action, b.avail_now))
         with torch.no_grad():
             raw_target, _ = self.actor_target.unroll(obs, h0)
-            next_action = self._policy_action(raw_target[:, 1:], None if avail is None else avail[:, 1:], sample=False)
+            next_action = self._policy_action(raw_target[:, 1:], b.avail_next, sample=False)
             next_q = self.critic_target(obs[:, 1:], next_action)
-            next_value = mix_values(self.mixer_target, next_q, state_next)
-            target = lambda_returns(reward, terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
+            next_value = mix_values(self.mixer_target, next_q, b.state_next,
+                                    **self._mixer_inputs(obs[:, 1:], next_action, b.avail_next))
+            target = lambda_returns(b.reward, b.terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
         err = q_taken - target
         loss_qvalue = masked_mean(err.pow(2), valid)
 
         # 4. centralised policy gradient: every agent's action from the current actor at once
         raw = unroll_with_burn_in(self.actor, obs[:, :-1], h0, self.burn_in)  # [B, L, A, n or d]
-        pi = self._policy_action(raw, None if avail is None else avail[:, :-1], sample=True)
-        q_tot_pi = mix_values(self.mixer, call_detached(self.critic, obs[:, :-1], pi), state_now, detached=True)
+        pi = self._policy_action(raw, b.avail_now, sample=True)
+        q_tot_pi = mix_values(self.mixer, call_detached(self.critic, obs[:, :-1], pi), state_now, detached=True,
+                              **self._mixer_inputs(obs[:, :-1], pi, b.avail_now))
         loss_actor = -masked_mean(q_tot_pi, valid)
         if not self.discrete and self.action_reg:
             loss_actor = loss_actor + self.action_reg * masked_mean(self.bound.normalised(raw).pow(2), valid.unsqueeze(-1))

@@ -1,6 +1,7 @@
-"""Small operations every sequence loss shares: unrolls with burn-in, mixing, masked means, and
-calling a module with detached parameters (so that a loss term sends gradient through a network
-into its inputs without training that network).
+"""The skeleton every sequence loss shares: :class:`SequenceLoss` (keys, discount, reading the batch with
+one burn-in rule, target networks from declared names, the mixer-input check), unrolls with burn-in,
+mixing, masked means, and calling a module with detached parameters (so that a loss term sends gradient
+through a network into its inputs without training that network).
 
 >>> import torch
 >>> masked_mean(torch.tensor([[1.0], [3.0]]), torch.tensor([[1.0], [0.0]]))
@@ -8,43 +9,39 @@ tensor(1.)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Iterable
 
 import torch
-from tensordict.utils import NestedKey
+from tensordict import TensorDictBase
 from torch import nn
 from torch.func import functional_call
 from torchrl.objectives import LossModule
 
-from marl_torchrl import keys
+from marl_torchrl.modules.mixers.base import requested_inputs
+from marl_torchrl.objectives.sequence_batch import SequenceBatch, SequenceKeys, drop_burn_in, read_sequence_batch
+from marl_torchrl.objectives.targets import frozen_copy
 from marl_torchrl.registry import ConfigError
 
-
-@dataclass
-class SequenceKeys:
-    """The replay keys every sequence loss reads; a loss renames them with ``set_keys``.
-
-    >>> SequenceKeys().observation
-    ('agents', 'observation')
-    """
-
-    observation: NestedKey = keys.OBS
-    state: NestedKey = keys.STATE
-    action: NestedKey = keys.ACTION
-    action_mask: NestedKey = keys.ACTION_MASK
-    reward: NestedKey = keys.REWARD
-    terminated: NestedKey = keys.TERMINATED
-    mask: NestedKey = keys.MASK
-    is_init: NestedKey = keys.IS_INIT
-    hidden: NestedKey = keys.HIDDEN
+__all__ = ["SequenceLoss", "SequenceKeys", "SequenceBatch", "drop_burn_in", "unroll_with_burn_in", "mix_values",
+           "masked_mean", "call_detached"]
 
 
 class SequenceLoss(LossModule):
     """Base of the sequence losses: the renamable :class:`SequenceKeys`, the checked discount,
     TD(lambda) and burn-in, and no torchrl value estimator (targets are computed in ``forward``).
 
-    >>> SequenceLoss(gamma=0.9, td_lambda=0.5).gamma
-    0.9
+    A subclass declares ``target_names``, ``(online attribute, target attribute)`` pairs: after setting
+    the online modules it calls :meth:`make_targets` (frozen copies; None where the online one is None),
+    and :meth:`target_pairs` lists the pairs for a :class:`~marl_torchrl.objectives.targets.TargetUpdater`.
+    :meth:`read_batch` reads a replayed batch into a :class:`SequenceBatch` with the one burn-in rule.
+
+    >>> class Loss(SequenceLoss):
+    ...     target_names = (("net", "net_target"), ("mixer", "mixer_target"))
+    >>> loss = Loss(gamma=0.9, td_lambda=0.5)
+    >>> loss.net, loss.mixer = nn.Linear(2, 2), None
+    >>> loss.make_targets()
+    >>> [type(o).__name__ for o, t in loss.target_pairs()], loss.mixer_target, loss.gamma
+    (['Linear'], None, 0.9)
     >>> SequenceLoss(gamma=1.5)
     Traceback (most recent call last):
     ...
@@ -54,6 +51,8 @@ class SequenceLoss(LossModule):
     _AcceptedKeys = SequenceKeys
     default_keys = SequenceKeys
     tensor_keys: SequenceKeys
+    target_names: tuple[tuple[str, str], ...] = ()
+    algorithm = "this loss"
 
     def __init__(self, *, gamma: float = 0.99, td_lambda: float = 0.0, burn_in: int = 0):
         super().__init__()
@@ -65,6 +64,29 @@ class SequenceLoss(LossModule):
 
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         pass  # targets are computed in forward, not by a torchrl value estimator
+
+    def make_targets(self) -> None:
+        """Set every declared target attribute to a frozen copy of its online module (or None)."""
+        for online, target in self.target_names:
+            module = getattr(self, online)
+            setattr(self, target, None if module is None else frozen_copy(module))
+
+    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """``(online, target)`` pairs for a :class:`~marl_torchrl.objectives.targets.TargetUpdater`."""
+        pairs = [(getattr(self, online), getattr(self, target)) for online, target in self.target_names]
+        return [(o, t) for o, t in pairs if o is not None]
+
+    def read_batch(self, td: TensorDictBase, net: nn.Module, *, action_mask: bool = True) -> SequenceBatch:
+        """The batch as the loss reads it; ``net`` is the recurrent part that decides the burn-in rule."""
+        return read_sequence_batch(td, self.tensor_keys, net, burn_in=self.burn_in, action_mask=action_mask)
+
+    def check_mixer_inputs(self, mixer, provided: Iterable[str]) -> None:
+        """A one-line ``ConfigError`` if ``mixer`` asks for an input this loss cannot give."""
+        provided = set(provided)
+        for name in requested_inputs(mixer):
+            if name not in provided:
+                raise ConfigError(f"{self.algorithm} cannot give mixer {type(mixer).__name__} its '{name}' input; "
+                                  f"it gives: {', '.join(sorted(provided)) or 'none'}")
 
 
 def unroll_with_burn_in(net: nn.Module, obs: torch.Tensor, h0, burn_in: int) -> torch.Tensor:
@@ -86,37 +108,32 @@ def unroll_with_burn_in(net: nn.Module, obs: torch.Tensor, h0, burn_in: int) -> 
     return torch.cat([pre.detach(), post], dim=1)
 
 
-def drop_burn_in(valid: torch.Tensor, is_init: torch.Tensor, burn_in: int) -> torch.Tensor:
-    """Mask ``[B, L, 1]`` without the burn-in steps of sequences that continue an episode.
-
-    >>> drop_burn_in(torch.ones(2, 3, 1), torch.tensor([True, False]), 1).squeeze(-1)
-    tensor([[1., 1., 1.],
-            [0., 1., 1.]])
-    """
-    if burn_in == 0:
-        return valid
-    burn = torch.zeros_like(valid)
-    burn[:, :burn_in] = 1.0
-    return valid * (1.0 - burn * (~is_init.bool()).float().view(-1, 1, 1))
-
-
-def mix_values(mixer, chosen: torch.Tensor, state: torch.Tensor | None, *, detached: bool = False) -> torch.Tensor:
+def mix_values(mixer, chosen: torch.Tensor, state: torch.Tensor | None, *, detached: bool = False,
+               **inputs) -> torch.Tensor:
     """``[B, L, A, 1] -> [B, L, 1]`` through the mixer, or ``[B, L, A]`` without one (independent).
 
-    With ``detached=True`` the mixer's parameters get no gradient (see :func:`call_detached`).
+    ``inputs`` are the extra inputs the loss can give (names of
+    :data:`~marl_torchrl.modules.mixers.base.MIXER_INPUTS`); the mixer gets exactly those it declares
+    in ``extra_inputs``, as keywords. With ``detached=True`` its parameters get no gradient
+    (see :func:`call_detached`).
 
     >>> from torchrl.modules.models.multiagent import VDNMixer
-    >>> mix_values(VDNMixer(2, device="cpu"), torch.ones(3, 4, 2, 1), None).shape
+    >>> mix_values(VDNMixer(2, device="cpu"), torch.ones(3, 4, 2, 1), None, actions=torch.zeros(3, 4, 2, 1)).shape
     torch.Size([3, 4, 1])
     """
     if mixer is None:
         return chosen.squeeze(-1)
-    call = (lambda *args: call_detached(mixer, *args)) if detached else mixer
+    extras = {}
+    for name in requested_inputs(mixer):
+        if name not in inputs:
+            raise KeyError(f"mixer {type(mixer).__name__} needs '{name}' but the loss gave none")
+        extras[name] = inputs[name]
+    args = (chosen,)
     if getattr(mixer, "needs_state", True):
         if state is None:
             raise KeyError("the mixer needs a state but the batch has none")
-        return call(chosen, state.contiguous())
-    return call(chosen)
+        args = (chosen, state.contiguous())
+    return call_detached(mixer, *args, **extras) if detached else mixer(*args, **extras)
 
 
 def masked_mean(value: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -125,8 +142,8 @@ def masked_mean(value: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return (value * w).sum() / w.sum().clamp_min(1.0)
 
 
-def call_detached(module: nn.Module | None, *args):
-    """``module(*args)`` with its parameters detached: gradient reaches ``args`` but not the module.
+def call_detached(module: nn.Module | None, *args, **kwargs):
+    """``module(*args, **kwargs)`` with its parameters detached: gradient reaches the inputs but not the module.
 
     >>> lin = nn.Linear(2, 1)
     >>> x = torch.ones(1, 2, requires_grad=True)
@@ -135,6 +152,6 @@ def call_detached(module: nn.Module | None, *args):
     (True, True)
     """
     if not any(True for _ in module.parameters()):
-        return module(*args)
+        return module(*args, **kwargs)
     params = {name: p.detach() for name, p in module.named_parameters()}
-    return functional_call(module, params, args)
+    return functional_call(module, params, args, kwargs)

@@ -36,8 +36,9 @@ import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
-from marl_torchrl.objectives.sequence_ops import SequenceLoss, drop_burn_in, masked_mean, mix_values, unroll_with_burn_in
-from marl_torchrl.objectives.targets import frozen_copy, lambda_returns
+from marl_torchrl.modules.mixers.base import MIXER_INPUTS
+from marl_torchrl.objectives.sequence_ops import SequenceLoss, masked_mean, mix_values, unroll_with_burn_in
+from marl_torchrl.objectives.targets import lambda_returns
 from marl_torchrl.objectives.weighted import CentralQ, check_weighting, greedy_actions, wqmix_weights
 from marl_torchrl.registry import ConfigError
 
@@ -71,6 +72,8 @@ class ValueDecompositionLoss(SequenceLoss):
     'global_state'
     """
 
+    algorithm = "value-decomposition Q-learning"
+    target_names = (("agent_net", "agent_net_target"), ("mixer", "mixer_target"), ("central", "central_target"))
     skip_unread_steps = True  # skip the steps nobody reads (False: unroll all; tests compare)
 
     def __init__(
@@ -91,27 +94,11 @@ class ValueDecompositionLoss(SequenceLoss):
         if loss_function not in ("l2", "smooth_l1"):
             raise ConfigError(f"unknown loss_function '{loss_function}'; known: l2, smooth_l1")
         check_weighting(weighting, alpha, central, mixer)
-        self.agent_net = agent_net
-        self.mixer = mixer
-        self.agent_net_target = frozen_copy(agent_net)
-        self.mixer_target = frozen_copy(mixer) if mixer is not None else None
+        self.check_mixer_inputs(mixer, MIXER_INPUTS)  # Q-learning has every input a mixer may ask for
+        self.agent_net, self.mixer, self.central = agent_net, mixer, central
+        self.make_targets()
         self.double_q, self.loss_function = bool(double_q), loss_function
-        self.central = central
-        self.central_target = frozen_copy(central) if central is not None else None
         self.weighting, self.alpha = weighting, float(alpha)
-
-    def target_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        """``(online, target)`` pairs for a :class:`~marl_torchrl.objectives.targets.TargetUpdater`."""
-        pairs = [(self.agent_net, self.agent_net_target)]
-        if self.mixer is not None:
-            pairs.append((self.mixer, self.mixer_target))
-        if self.central is not None:
-            pairs.append((self.central, self.central_target))
-        return pairs
-
-    # -- pieces ---------------------------------------------------------------------------------
-    def _h0(self, td: TensorDictBase) -> torch.Tensor | None:
-        return td.get(self.tensor_keys.hidden, None) if getattr(self.agent_net, "rnn", False) else None
 
     def _unroll_online(self, obs: torch.Tensor, h0) -> torch.Tensor:
         """Online Q-values ``[B, L+1, A, n]``; burn-in steps of mid-episode sequences get no gradient."""
@@ -127,46 +114,38 @@ class ValueDecompositionLoss(SequenceLoss):
         return wqmix_weights(self.weighting, q_taken, target, self.alpha, is_greedy, star_greedy)
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
-        k = self.tensor_keys
-        obs = td.get(k.observation)  # [B, L+1, A, F]
-        action = td.get(k.action)[:, :-1].unsqueeze(-1)  # [B, L, A, 1]
-        reward = td.get(k.reward)[:, :-1].float()  # [B, L, 1]
-        terminated = td.get(k.terminated)[:, :-1].float()
-        valid = td.get(k.mask)[:, :-1].float()  # [B, L, 1]
-        state = td.get(k.state, None)
-        avail = td.get(k.action_mask, None)
-        h0 = self._h0(td)
-        is_init = td.get(k.is_init)[:, 0].reshape(-1)
+        b = self.read_batch(td, self.agent_net)
+        obs, state, h0, valid = b.obs, b.state, b.h0, b.valid  # obs [B, L+1, A, F]
+        action = b.action.unsqueeze(-1)  # [B, L, A, 1]
         needs_state = self.central is not None or (self.mixer is not None and getattr(self.mixer, "needs_state", True))
         if needs_state and state is None:
-            raise KeyError(f"the mixer needs a state but the batch has no '{k.state}' entry")
+            raise KeyError(f"the mixer needs a state but the batch has no '{self.tensor_keys.state}' entry")
 
         # Steps nobody reads are skipped: the online net's last step (read only by double Q; a GRU's
         # earlier outputs do not depend on it) and a feed-forward target net's first (same numbers).
-        full = getattr(self.agent_net, "rnn", False) or not self.skip_unread_steps
+        full = b.recurrent or not self.skip_unread_steps
         q_all = self._unroll_online(obs if self.double_q or not self.skip_unread_steps else obs[:, :-1], h0)
         q_now = q_all[:, : obs.shape[1] - 1]  # [B, L, A, n]
         with torch.no_grad():
             q_next_target = self.agent_net_target.unroll(obs, h0)[0][:, 1:] if full else \
                 self.agent_net_target.unroll(obs[:, 1:])[0]  # [B, L, A, n]
-        if getattr(self.agent_net, "rnn", False):  # burn-in steps of sequences that continue an episode leave the loss
-            valid = drop_burn_in(valid, is_init, self.burn_in)
 
         chosen = q_now.gather(-1, action)  # [B, L, A, 1]
-        q_taken = mix_values(self.mixer, chosen, None if state is None else state[:, :-1])
+        q_taken = mix_values(self.mixer, chosen, b.state_now, actions=action, action_values=q_now,
+                             action_mask=b.avail_now, observations=obs[:, :-1])
 
         with torch.no_grad():
-            avail_next = None if avail is None else avail[:, 1:]
-            greedy = greedy_actions(q_now.detach(), None if avail is None else avail[:, :-1])  # [B, L, A, 1]
+            greedy = greedy_actions(q_now.detach(), b.avail_now)  # [B, L, A, 1]
             next_q = q_all.detach()[:, 1:] if self.double_q else q_next_target
-            next_action = greedy_actions(next_q, avail_next)  # [B, L, A, 1]
-            if self.central is None:
+            next_action = greedy_actions(next_q, b.avail_next)  # [B, L, A, 1]
+            if self.central is None:  # the target mixer sees the target net's values of the next step
                 next_chosen = q_next_target.gather(-1, next_action)
-                next_value = mix_values(self.mixer_target, next_chosen, None if state is None else state[:, 1:])
+                next_value = mix_values(self.mixer_target, next_chosen, b.state_next, actions=next_action,
+                                        action_values=q_next_target, action_mask=b.avail_next, observations=obs[:, 1:])
             else:  # Weighted QMIX: the target Q* scores QMIX's greedy next joint action
                 q_star_target = self.central_target.unroll(obs)  # [B, L+1, A, n]
                 next_value = self.central_target.joint_value(q_star_target[:, 1:], next_action, state[:, 1:])
-            target = lambda_returns(reward, terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
+            target = lambda_returns(b.reward, b.terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
 
         err = q_taken - target
         if self.loss_function == "l2":
