@@ -58,7 +58,7 @@ def our_collector(envs: int, steps: int, model: str):
     from torchrl.collectors import Collector
 
     from marl_torchrl.algorithms import build_algorithm
-    from marl_torchrl.config_checks import CONFIG_DIR
+    from marl_torchrl.config import CONFIG_DIR
     from marl_torchrl.envs import describe, make_env
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):

@@ -31,7 +31,7 @@ ENVS = {"vmas_balance": ["env=vmas/balance", "env.max_steps=100"], "gridworld25"
 def measure(env: str, num_envs: int, a: argparse.Namespace) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from marl_torchrl.config_checks import CONFIG_DIR
+    from marl_torchrl.config import CONFIG_DIR
     from marl_torchrl.train import run
 
     fpb = num_envs * a.steps

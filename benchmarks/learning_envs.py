@@ -74,7 +74,7 @@ def masked_random_policy(env) -> TensorDictModule:
 def random_policy_return(env_overrides: list[str], episodes: int = 64, seed: int = 123) -> tuple[float, float, dict]:
     from hydra import compose, initialize_config_dir
 
-    from marl_torchrl.config_checks import CONFIG_DIR
+    from marl_torchrl.config import CONFIG_DIR
     from marl_torchrl.envs import describe, make_env
     from marl_torchrl.evaluate import evaluate_policy
 

@@ -49,7 +49,7 @@ def train_once(algorithm: str, seed: int, frames: int, out: Path, extra: list[st
     """One training run; returns the final greedy evaluation return."""
     from hydra import compose, initialize_config_dir
 
-    from marl_torchrl.config_checks import CONFIG_DIR
+    from marl_torchrl.config import CONFIG_DIR
     from marl_torchrl.train import run
 
     overrides = [f"algorithm={algorithm}", f"env={GAME}", f"seed={seed}", f"total_frames={frames}"]

@@ -1,13 +1,14 @@
-"""Checkpoints: everything needed to evaluate a run or continue it.
+"""Checkpoints: the run's state, and everything needed to evaluate a run or continue it.
 
-A checkpoint is one ``torch.save`` file holding the resolved config, the counters (frames, updates,
-episodes), the loss module's state (online and target networks), the optimisers, the target updater,
-the exploration state, the RNG states and, optionally, the replay buffer.
+A checkpoint is one ``torch.save`` file holding the resolved config (with the names of its algorithm and
+env schemas), the :class:`RunState` counters, the loss module's state (online and target networks), the
+optimisers, the target updater, the exploration state, the RNG states and, optionally, the replay
+buffer. :func:`resume_run` is the one place that continues a run from one.
 
 >>> import tempfile, os, torch
 >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
 >>> save_checkpoint(path, {"config": {"seed": 0}, "counters": {"frames": 10}})
->>> load_checkpoint(path)["counters"]["frames"]
+>>> RunState.from_dict(load_checkpoint(path)["counters"]).frames
 10
 >>> load_checkpoint(path + ".missing")
 Traceback (most recent call last):
@@ -16,14 +17,38 @@ marl_torchrl.registry.ConfigError: checkpoint not found: ....missing
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from marl_torchrl.algorithms.base import AlgorithmParts
+from marl_torchrl.config import RunConfig, schema_name
 from marl_torchrl.registry import ConfigError
+
+
+@dataclass
+class RunState:
+    """The counters a run carries from iteration to iteration and across a resume.
+
+    >>> s = RunState(); s.frames += 40; s.as_dict()
+    {'frames': 40, 'iteration': 0, 'num_updates': 0, 'num_episodes': 0}
+    """
+
+    frames: int = 0
+    iteration: int = 0
+    num_updates: int = 0
+    num_episodes: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunState":
+        return cls(**{f.name: int(values.get(f.name, 0)) for f in dataclasses.fields(cls)})
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
@@ -43,6 +68,48 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict[str, An
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # noqa: BLE001 - report any unpickling problem in one line
         raise ConfigError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+
+
+def checkpoint_config(ckpt: dict[str, Any]) -> RunConfig:
+    """The checked :class:`RunConfig` a checkpoint was written with."""
+    from marl_torchrl.config import run_config_from_dict
+
+    return run_config_from_dict(ckpt["config"], ckpt.get("schemas"))
+
+
+def save_run(path: str | os.PathLike, cfg: RunConfig, state: RunState, parts: AlgorithmParts, replay=None) -> None:
+    """Checkpoint a run: config and schema names, counters, parts, RNG and (given) the replay buffer."""
+    payload = {
+        "config": dataclasses.asdict(cfg),
+        "schemas": {"algorithm": schema_name(cfg.algorithm, "algorithm"), "env": schema_name(cfg.env, "env")},
+        "counters": state.as_dict(), "parts": parts_state(parts), "rng": rng_state(),
+    }
+    if replay is not None:
+        payload["replay"] = replay.state_dict()
+    save_checkpoint(path, payload)
+
+
+def resume_run(cfg: RunConfig, parts: AlgorithmParts, replay, device) -> RunState:
+    """Continue from ``cfg.resume``: same algorithm and env, parts, counters, RNG and (``resume_buffer``)
+    the replay buffer; a fresh :class:`RunState` when ``cfg.resume`` is null."""
+    if not cfg.resume:
+        return RunState()
+    ckpt = load_checkpoint(cfg.resume, map_location=device)
+    old = ckpt["config"]
+    if (old["algorithm"]["name"], old["env"]["task"]) != (cfg.algorithm.name, cfg.env.task):
+        raise ConfigError(
+            f"checkpoint {cfg.resume} is {old['algorithm']['name']} on {old['env']['task']}, "
+            f"not {cfg.algorithm.name} on {cfg.env.task}"
+        )
+    load_parts_state(parts, ckpt["parts"])
+    set_rng_state(ckpt["rng"])
+    if cfg.resume_buffer:
+        if "replay" not in ckpt:
+            raise ConfigError(f"resume_buffer=true but {cfg.resume} holds no replay buffer")
+        if replay is None:
+            raise ConfigError(f"resume_buffer=true but algorithm '{cfg.algorithm.name}' keeps no replay buffer")
+        replay.load_state_dict(ckpt["replay"])
+    return RunState.from_dict(ckpt["counters"])
 
 
 def parts_state(parts: AlgorithmParts) -> dict[str, Any]:

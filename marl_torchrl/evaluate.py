@@ -18,7 +18,6 @@ import torch
 from omegaconf import OmegaConf
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from marl_torchrl import keys
 from marl_torchrl.envs.render import RenderError
 from marl_torchrl.registry import ConfigError, check_known
 from marl_torchrl.rollout_stats import first_episode_flags, first_episodes
@@ -27,8 +26,11 @@ EVAL_MAX_STEPS = 1000  # cap for envs without a time limit
 
 
 @torch.no_grad()
-def evaluate_policy(env, policy, *, max_steps: int | None = None) -> dict[str, float]:
+def evaluate_policy(env, policy, *, max_steps: int | None = None, episode_metrics=None) -> dict[str, float]:
     """Run every env of the batch for one greedy episode; return ``eval/*`` metrics.
+
+    ``episode_metrics`` (``{name: key}``, default: the env family's own, see
+    :func:`~marl_torchrl.envs.face.episode_metric_keys`) adds ``eval/<name>`` for each.
 
     >>> import torch
     >>> from marl_torchrl.envs import make_env
@@ -48,22 +50,27 @@ def evaluate_policy(env, policy, *, max_steps: int | None = None) -> dict[str, f
         "eval/std_ep_reward": returns.std(unbiased=False).item(),
         "eval/ep_length": lengths.mean().item(),
     }
-    won = first_episode_flags(rollout, keys.BATTLE_WON)
-    if won is not None:
-        metrics["eval/battle_won"] = won.mean().item()
+    if episode_metrics is None:
+        from marl_torchrl.envs.face import episode_metric_keys
+
+        episode_metrics = episode_metric_keys(env)
+    for name, key in episode_metrics.items():
+        values = first_episode_flags(rollout, key)
+        if values is not None:
+            metrics[f"eval/{name}"] = values.float().mean().item()
     return metrics
 
 
 def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: int | None = None):
     """Rebuild env and policy from a checkpoint (weights only). Returns ``(env, policy, config, info)``."""
     from marl_torchrl.algorithms import build_algorithm
-    from marl_torchrl.checkpoint import load_checkpoint, load_parts_state
+    from marl_torchrl.checkpoint import checkpoint_config, load_checkpoint, load_parts_state
     from marl_torchrl.envs import describe, make_env
 
     ckpt = load_checkpoint(checkpoint, map_location=device)
-    cfg = OmegaConf.create(ckpt["config"])
+    cfg = checkpoint_config(ckpt)
     env = make_env(cfg.env, num_envs=episodes, device=device, seed=cfg.seed if seed is None else seed,
-                   last_action=bool(cfg.model.get("last_action", False)))
+                   last_action=cfg.model.last_action)
     info = describe(env)
     parts = build_algorithm(cfg, info, device)
     for t in parts.env_transforms:

@@ -27,7 +27,7 @@ TRUNCATED = "truncated"
 IS_INIT = "is_init"
 STEP_COUNT = "step_count"
 EPISODE_REWARD = "episode_reward"
-BATTLE_WON = "battle_won"  # SMAX: True on the last step of an episode the allies won
+
 # Sequence-replay keys (see marl_torchrl.data): a step is valid (not padding) where MASK is True.
 MASK = "mask"
 

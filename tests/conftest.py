@@ -6,7 +6,7 @@ import os
 import pytest
 from hydra import compose, initialize_config_dir
 
-from marl_torchrl.config_checks import CONFIG_DIR
+from marl_torchrl.config import CONFIG_DIR
 
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RL_WARNINGS", "False")

@@ -16,7 +16,7 @@ from tensordict import TensorDict
 
 from marl_torchrl import keys
 from marl_torchrl.algorithms import build_algorithm
-from marl_torchrl.config_checks import CONFIG_DIR
+from marl_torchrl.config import CONFIG_DIR
 from marl_torchrl.envs import describe, make_env
 from marl_torchrl.registry import ConfigError
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from marl_torchrl.config_checks import CONFIG_DIR
+from marl_torchrl.config import CONFIG_DIR
 from marl_torchrl.train import run
 
 # 4 envs x 10 steps = 40 frames per iteration, 3 iterations; eval at 80 frames (and at the end).

@@ -1,7 +1,8 @@
 """What an algorithm hands to the training loop, and the pieces every algorithm shares.
 
-An algorithm is a function ``build(algo_cfg, model_cfg, info, device, total_frames) -> AlgorithmParts``
-registered under its name in :data:`marl_torchrl.registry.ALGORITHMS`. It builds networks, the acting
+An algorithm is a function ``build(algo_cfg, model_cfg, info, device, total_frames, *, burn_in) ->
+AlgorithmParts`` registered in :data:`marl_torchrl.registry.ALGORITHMS` under the name of its config
+schema (:data:`marl_torchrl.config.ALGORITHM_SCHEMAS`); every preset of that schema uses it. It builds networks, the acting
 policy, the loss and one optimiser per loss term; it runs nothing. The loop runs the parts.
 
 >>> import torch
@@ -21,6 +22,7 @@ from torchrl.envs.transforms import Transform
 from torchrl.objectives import LossModule
 
 from marl_torchrl import keys
+from marl_torchrl.data.paths import RolloutSpec
 from marl_torchrl.modules.recurrence import hidden_state_primer
 from marl_torchrl.objectives.targets import TargetUpdater
 from marl_torchrl.registry import ConfigError
@@ -63,12 +65,17 @@ class AlgorithmParts:
         modules: named modules whose state goes into checkpoints (besides loss and optimisers).
         hidden_key: where the policy keeps its recurrent state (None for feed-forward agents); the
             replay stores it at the start of each sequence.
+        rollout: None for off-policy training from sequence replay; a
+            :class:`~marl_torchrl.data.paths.RolloutSpec` to train on each collected rollout itself
+            (epochs x minibatches, no replay).
 
     >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
     >>> from marl_torchrl.envs import EnvSpecInfo
     >>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
     ...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
-    >>> parts = build_value_decomposition(dict(name="iql", target_tau=0.01), {}, info, "cpu", 1000)
+    >>> from marl_torchrl.config import ModelConfig, ValueDecompositionConfig
+    >>> cfg = ValueDecompositionConfig(name="iql", mixer=None)
+    >>> parts = build_value_decomposition(cfg, ModelConfig(), info, "cpu", 1000)
     >>> parts.exploration_metrics(), list(parts.optimizers)
     ({'rollout/epsilon': 1.0}, ['loss'])
     """
@@ -82,6 +89,7 @@ class AlgorithmParts:
     env_transforms: list[Transform] = field(default_factory=list)
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
     hidden_key: NestedKey | None = None
+    rollout: RolloutSpec | None = None
 
     def exploration_metrics(self) -> dict[str, float]:
         """The exploration schedule's current value for logging: ``rollout/epsilon`` (epsilon-greedy)
@@ -95,30 +103,26 @@ class AlgorithmParts:
 
 
 def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploration=None) -> AlgorithmParts:
-    """The parts every algorithm finishes with: the target updater from ``target_hard_interval`` /
-    ``target_tau``, the checked ``grad_clip`` (> 0, or null for none), and, for a recurrent agent
-    network, its hidden-state primer and key. ``exploration`` is a module with ``step(frames)``
-    (epsilon or noise schedule), or None when the policy explores by itself.
+    """The parts every algorithm finishes with: the target updater from the config's
+    ``target_hard_interval`` / ``target_tau``, its ``grad_clip``, and, for a recurrent agent network,
+    its hidden-state primer and key. ``exploration`` is a module with ``step(frames)`` (epsilon or
+    noise schedule), or None when the policy explores by itself.
 
     >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+    >>> from marl_torchrl.config import ModelConfig, ValueDecompositionConfig
     >>> from marl_torchrl.envs import EnvSpecInfo
     >>> info = EnvSpecInfo(2, 3, 6, 4, False, None, None, False, 10)
-    >>> build_value_decomposition(dict(name="vdn", target_tau=0.01, grad_clip=0), {}, info, "cpu", 100)
-    Traceback (most recent call last):
-    ...
-    marl_torchrl.registry.ConfigError: grad_clip must be > 0 or null, got 0
+    >>> cfg = ValueDecompositionConfig(name="vdn", mixer="vdn", grad_clip=None)
+    >>> build_value_decomposition(cfg, ModelConfig(type="mlp"), info, "cpu", 100).grad_clip is None
+    True
     """
-    grad_clip = cfg.get("grad_clip", 10.0)
-    if grad_clip is not None and not float(grad_clip) > 0:
-        raise ConfigError(f"grad_clip must be > 0 or null, got {grad_clip}")
     rnn = bool(getattr(agent_net, "rnn", False))
     return AlgorithmParts(
         policy=policy,
         loss=loss,
         optimizers=optimizers,
-        target_updater=TargetUpdater(loss.target_pairs(), hard_interval=cfg.get("target_hard_interval"),
-                                     tau=cfg.get("target_tau")),
-        grad_clip=None if grad_clip is None else float(grad_clip),
+        target_updater=TargetUpdater(loss.target_pairs(), hard_interval=cfg.target_hard_interval, tau=cfg.target_tau),
+        grad_clip=cfg.grad_clip,
         exploration_step=exploration.step if exploration is not None else (lambda frames: None),
         env_transforms=[hidden_state_primer(info.n_agents, agent_net.hidden_dim)] if rnn else [],
         modules={"exploration": exploration} if exploration is not None else {},

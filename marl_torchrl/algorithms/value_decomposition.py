@@ -10,51 +10,33 @@ the loss trains with the same optimiser; acting stays the QMIX agent network alo
 >>> from marl_torchrl.envs import EnvSpecInfo
 >>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
 ...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
->>> cfg = dict(name="vdn", mixer="vdn", gamma=0.99, lr=5e-4, target_hard_interval=200)
->>> parts = build_value_decomposition(cfg, dict(type="gru", hidden_dim=16), info, "cpu", total_frames=1000)
+>>> from marl_torchrl.config import ModelConfig, ValueDecompositionConfig
+>>> cfg = ValueDecompositionConfig(name="vdn", mixer="vdn")  # the numbers of `marl-train algorithm=vdn`
+>>> parts = build_value_decomposition(cfg, ModelConfig(hidden_dim=16), info, "cpu", total_frames=1000)
 >>> type(parts.loss).__name__, list(parts.optimizers)
 ('ValueDecompositionLoss', ['loss'])
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from marl_torchrl.algorithms.acting import epsilon_greedy_policy
 from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
+from marl_torchrl.config import ModelConfig, ValueDecompositionConfig, WeightedQMIXConfig, as_config
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.modules.mixers import make_mixer
 from marl_torchrl.objectives.value_decomposition import ValueDecompositionLoss
 from marl_torchrl.objectives.weighted import CentralQ
-from marl_torchrl.registry import ALGORITHMS, ConfigError, check_known
-
-ALGO_KEYS = {
-    "name", "mixer", "mixer_options", "gamma", "td_lambda", "double_q", "loss_function", "optimizer",
-    "lr", "grad_clip", "target_hard_interval", "target_tau", "eps_start", "eps_end", "eps_anneal_fraction",
-    "weighting", "alpha", "central_mixer_embed",
-}
-MODEL_KEYS = {"type", "hidden_dim", "layers", "input_layer", "agent_id", "last_action", "layer_norm", "activation",
-              "orthogonal_init"}
+from marl_torchrl.registry import ALGORITHMS, ConfigError
 
 
-def build_agent_net(model_cfg: Mapping, info, out_dim: int, **overrides) -> SharedAgentNet:
-    """The shared agent network from the ``model`` config group."""
-    check_known(model_cfg, MODEL_KEYS, "model option(s)")
-    kind = model_cfg.get("type", "gru")
-    if kind not in ("gru", "mlp"):
-        raise ConfigError(f"unknown model.type '{kind}'; known: gru, mlp")
+def build_agent_net(model_cfg: Any, info, out_dim: int, **overrides) -> SharedAgentNet:
+    """The shared agent network from a :class:`~marl_torchrl.config.ModelConfig` (or a mapping of its keys)."""
+    m = as_config(model_cfg, ModelConfig, "model")
     return SharedAgentNet(
-        info.obs_dim,
-        info.n_agents,
-        out_dim,
-        hidden_dim=int(model_cfg.get("hidden_dim", 64)),
-        rnn=kind == "gru",
-        layers=int(model_cfg.get("layers", 2)),
-        agent_id=bool(model_cfg.get("agent_id", True)),
-        layer_norm=bool(model_cfg.get("layer_norm", False)),
-        activation=model_cfg.get("activation", "relu"),
-        orthogonal_init=bool(model_cfg.get("orthogonal_init", True)),
-        input_layer=bool(model_cfg.get("input_layer", True)),
-        **overrides,
+        info.obs_dim, info.n_agents, out_dim, hidden_dim=m.hidden_dim, rnn=m.type == "gru", layers=m.layers,
+        agent_id=m.agent_id, layer_norm=m.layer_norm, activation=m.activation,
+        orthogonal_init=m.orthogonal_init, input_layer=m.input_layer, **overrides,
     )
 
 
@@ -67,41 +49,31 @@ def require_discrete(name: str, info) -> None:
         )
 
 
+@ALGORITHMS.register("value_decomposition")
+@ALGORITHMS.register("weighted_qmix")
 def build_value_decomposition(
-    cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], info, device, total_frames: int
+    cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn_in: int = 0
 ) -> AlgorithmParts:
-    """Policy, loss, optimiser and target updater for IQL / VDN / QMIX (mixer from ``cfg['mixer']``)."""
-    check_known(cfg, ALGO_KEYS, f"option(s) for algorithm '{cfg.get('name')}'")
-    require_discrete(cfg.get("name", "?"), info)
+    """Policy, loss, optimiser and target updater for IQL / VDN / QMIX / any mixer (``cfg.mixer``);
+    a :class:`~marl_torchrl.config.WeightedQMIXConfig` adds Weighted QMIX's central ``Q*``."""
+    cfg = as_config(cfg, ValueDecompositionConfig, "algorithm")
+    require_discrete(cfg.name, info)
     net = build_agent_net(model_cfg, info, info.n_actions).to(device)
-    mixer_name = cfg.get("mixer")
     mixer = None
-    if mixer_name is not None:
-        mixer = make_mixer(mixer_name, info.n_agents, info.state_dim, **dict(cfg.get("mixer_options") or {}))
-        mixer = mixer.to(device)
-    central = None
-    if cfg.get("weighting") is not None:  # Weighted QMIX's central Q*: own agent net + feed-forward mixer
-        central_mixer = make_mixer(
-            "feedforward", info.n_agents, info.state_dim, mixing_embed_dim=int(cfg.get("central_mixer_embed", 256))
-        )
+    if cfg.mixer is not None:
+        mixer = make_mixer(cfg.mixer, info.n_agents, info.state_dim, **cfg.mixer_options).to(device)
+    central, weighted = None, isinstance(cfg, WeightedQMIXConfig)
+    if weighted:  # Weighted QMIX's central Q*: own agent net + feed-forward mixer
+        central_mixer = make_mixer("feedforward", info.n_agents, info.state_dim,
+                                   mixing_embed_dim=cfg.central_mixer_embed)
         central = CentralQ(build_agent_net(model_cfg, info, info.n_actions), central_mixer).to(device)
     loss = ValueDecompositionLoss(
-        net,
-        mixer,
-        gamma=float(cfg.get("gamma", 0.99)),
-        td_lambda=float(cfg.get("td_lambda", 0.0)),
-        double_q=bool(cfg.get("double_q", True)),
-        loss_function=cfg.get("loss_function", "l2"),
-        central=central,
-        weighting=cfg.get("weighting"),
-        alpha=cfg.get("alpha", 0.1),
+        net, mixer, gamma=cfg.gamma, td_lambda=cfg.td_lambda, double_q=cfg.double_q, burn_in=burn_in,
+        loss_function=cfg.loss_function, central=central,
+        weighting=cfg.weighting if weighted else None, alpha=cfg.alpha if weighted else 0.1,
     )
-    eps = (cfg.get("eps_start", 1.0), cfg.get("eps_end", 0.05), cfg.get("eps_anneal_fraction", 0.1))
+    eps = (cfg.eps_start, cfg.eps_end, cfg.eps_anneal_fraction)
     policy, explore = epsilon_greedy_policy(net, info, device, eps=eps, total_frames=total_frames)
-    optimizer = make_optimizer(cfg.get("optimizer", "adam"), loss.parameters(), lr=float(cfg.get("lr", 5e-4)))
+    optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)
     return assemble_parts(cfg, policy=policy, loss=loss, optimizers={"loss": optimizer}, agent_net=net, info=info,
                           exploration=explore)
-
-
-for _name in ("iql", "vdn", "qmix", "qmix_nonmono", "ow_qmix", "cw_qmix"):
-    ALGORITHMS.register(_name)(build_value_decomposition)

@@ -8,9 +8,9 @@ Every env has one agent group ``"agents"``: ``("agents", "observation")`` ``[E, 
 (``"is_init"``), ``StepCounter(max_steps)`` (``"step_count"``; sets ``truncated`` at ``max_steps``) and
 ``RewardSum`` (``"episode_reward"``, the running team return).
 
-Config keys every family accepts: ``family``, ``task``, ``num_envs`` (default 1), ``max_steps`` (time
-limit or null), ``team_reward`` (``mean`` | ``sum``, default ``mean``), ``name`` (free text, ignored).
-Unknown keys raise :class:`~marl_torchrl.registry.ConfigError`.
+Each family's config is a dataclass of :mod:`marl_torchrl.config.envs` (the keys every family shares are
+:class:`~marl_torchrl.config.envs.EnvConfig`'s); unknown keys and bad values raise a one-line
+:class:`~marl_torchrl.registry.ConfigError` before the env is built.
 
 >>> env = make_env({"family": "matrix", "task": "one_step", "payoff": [[1, 0], [0, 1]]}, num_envs=2)
 >>> info = describe(env)
@@ -19,23 +19,23 @@ Unknown keys raise :class:`~marl_torchrl.registry.ConfigError`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
 
 import torch
 from torchrl.data import Categorical, OneHot
 from torchrl.envs import Compose, EnvBase, InitTracker, RewardSum, StepCounter, TransformedEnv
 
 from marl_torchrl import keys
-from marl_torchrl.envs.transforms import TEAM_REWARD_MODES, AddTruncated, ObservationsAsState, TeamReward
-from marl_torchrl.registry import ENV_FAMILIES, ConfigError, check_known
-
-COMMON_KEYS = ("family", "task", "num_envs", "max_steps", "team_reward", "name")
-
+from marl_torchrl.envs.transforms import AddTruncated, ObservationsAsState, TeamReward
+from marl_torchrl.config.envs import EnvConfig, env_config
+from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
 @dataclass
 class EnvSpecInfo:
     """What a policy, a mixer and a replay buffer need to know about an env.
+
+    ``episode_metrics`` is the family's hook for its own episode metrics (see :func:`episode_metric_keys`).
 
     ``n_actions`` is None for continuous actions; ``action_low``/``action_high`` are ``[A, d]`` tensors
     for continuous actions, else None; ``max_steps`` is the longest an episode can run (the time limit,
@@ -54,46 +54,7 @@ class EnvSpecInfo:
     action_high: Optional[torch.Tensor]
     has_action_mask: bool
     max_steps: Optional[int]
-
-
-def to_plain_dict(cfg: Any) -> dict:
-    """A config (dict or OmegaConf ``DictConfig``) as a plain, resolved ``dict``.
-
-    >>> to_plain_dict({"family": "vmas"})
-    {'family': 'vmas'}
-    """
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"env config must be a mapping, got {type(cfg).__name__}")
-    return dict(cfg)
-
-
-def check_keys(cfg: Mapping, family: str, extra: Iterable[str] = ()) -> None:
-    """Raise a one-line :class:`ConfigError` on keys the family does not know, or bad common values.
-
-    >>> check_keys({"family": "matrix", "task": "x", "payof": 1}, "matrix", ["payoff"])
-    Traceback (most recent call last):
-    ...
-    marl_torchrl.registry.ConfigError: unknown key(s) for env family 'matrix': payof; known: family, max_steps, name, num_envs, payoff, task, team_reward
-    """
-    check_known(cfg, set(COMMON_KEYS) | set(extra), f"key(s) for env family '{family}'")
-    if cfg.get("task") in (None, ""):
-        raise ConfigError(f"env family '{family}' needs a 'task'")
-    max_steps = cfg.get("max_steps")
-    if max_steps is not None and not _is_positive_int(max_steps):
-        raise ConfigError(f"max_steps must be a positive integer or null, got {max_steps!r}")
-    if cfg.get("team_reward", "mean") not in TEAM_REWARD_MODES:
-        raise ConfigError(f"team_reward must be one of {', '.join(TEAM_REWARD_MODES)}, got {cfg['team_reward']!r}")
-
-
-def _is_positive_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+    episode_metrics: dict = field(default_factory=dict)
 
 
 def standard_face(
@@ -129,9 +90,11 @@ def standard_face(
     return TransformedEnv(env, Compose(*transforms))
 
 
-def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: Optional[int] = None,
+def make_env(cfg: EnvConfig | Mapping, num_envs: Optional[int] = None, device="cpu", seed: Optional[int] = None,
              last_action: bool = False) -> TransformedEnv:
     """Build the env a config describes, with the standard face, ``num_envs`` parallel copies on ``device``.
+
+    ``cfg`` is the family's config dataclass, or a mapping of its keys (checked into one).
 
     ``num_envs`` overrides ``cfg["num_envs"]`` when given; ``seed`` seeds the env when given;
     ``last_action`` appends each agent's previous action to its observation
@@ -145,11 +108,9 @@ def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: O
     ...
     marl_torchrl.registry.ConfigError: unknown env family 'nope'; known: gridworld, lbf, matrix, pettingzoo, smax, vmas
     """
-    cfg = to_plain_dict(cfg)
-    if "family" not in cfg:
-        raise ConfigError("env config needs a 'family' (e.g. vmas, matrix)")
-    builder = ENV_FAMILIES.get(cfg["family"])
-    n = num_envs if num_envs is not None else cfg.get("num_envs", 1)
+    cfg = env_config(cfg)
+    builder = ENV_FAMILIES.get(cfg.family)
+    n = num_envs if num_envs is not None else cfg.num_envs
     if not _is_positive_int(n):
         raise ConfigError(f"num_envs must be a positive integer, got {n!r}")
     env = builder(cfg, num_envs=n, device=torch.device(device))
@@ -160,6 +121,10 @@ def make_env(cfg: Mapping, num_envs: Optional[int] = None, device="cpu", seed: O
 
         env = add_last_action(env)
     return env
+
+
+def _is_positive_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
 def describe(env: EnvBase) -> EnvSpecInfo:
@@ -190,7 +155,20 @@ def describe(env: EnvBase) -> EnvSpecInfo:
         action_high=high,
         has_action_mask=keys.ACTION_MASK in obs_spec.keys(True),
         max_steps=_max_steps(env),
+        episode_metrics=episode_metric_keys(env),
     )
+
+
+def episode_metric_keys(env: EnvBase) -> dict[str, Any]:
+    """The family's hook for its own episode metrics: ``{name: key}`` of flags or values the env writes
+    on an episode's last step (SMAX: ``{"battle_won": "battle_won"}``), read from the base env's
+    ``episode_metric_keys`` attribute. The loop logs them as ``rollout/<name>``, evaluation as ``eval/<name>``.
+
+    >>> episode_metric_keys(make_env({"family": "matrix", "task": "two_step"}))
+    {}
+    """
+    base = env.base_env if isinstance(env, TransformedEnv) else env
+    return dict(getattr(base, "episode_metric_keys", None) or {})
 
 
 def _max_steps(env: EnvBase) -> Optional[int]:

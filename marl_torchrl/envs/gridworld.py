@@ -36,13 +36,14 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from marl_torchrl import keys
-from marl_torchrl.envs.face import check_keys, standard_face
+from marl_torchrl.config.envs import GridWorldConfig
+from marl_torchrl.envs.face import standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
 # no-op, up, down, left, right, collect
 MOVES = torch.tensor([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0], [0, 0]])
 COLLECT = 5
-OPTIONS = {"size": 25, "n_agents": 4, "n_food": 4, "agents_to_collect": 1, "food_reward": 1.0, "step_cost": 0.01}
+OPTIONS = ("size", "n_agents", "n_food", "agents_to_collect", "food_reward", "step_cost")  # GridWorldConfig keys
 
 
 class GridWorld25(EnvBase):
@@ -155,19 +156,13 @@ class GridWorld25(EnvBase):
 
 
 @ENV_FAMILIES.register("gridworld")
-def make_gridworld_env(cfg: dict, num_envs: int, device) -> EnvBase:
-    """Build GridWorld25 from its config (keys: the common ones and ``size``, ``n_agents``, ``n_food``,
-    ``agents_to_collect``, ``food_reward``, ``step_cost``) with the standard face.
+def make_gridworld_env(cfg: GridWorldConfig, num_envs: int, device) -> EnvBase:
+    """Build GridWorld25 from its :class:`~marl_torchrl.config.envs.GridWorldConfig` with the standard face.
 
-    >>> make_gridworld_env({"family": "gridworld", "task": "gridworld50"}, 1, "cpu")
-    Traceback (most recent call last):
-    ...
-    marl_torchrl.registry.ConfigError: unknown gridworld task 'gridworld50'; known: gridworld25
+    >>> env = make_gridworld_env(GridWorldConfig(size=5, n_agents=2, n_food=1), 2, "cpu")
+    >>> env.reset()["agents", "observation"].shape
+    torch.Size([2, 2, 9])
     """
-    if cfg.get("task") != "gridworld25":
-        raise ConfigError(f"unknown gridworld task {cfg.get('task')!r}; known: gridworld25")
-    check_keys(cfg, "gridworld", OPTIONS)
-    options = {k: cfg.get(k, v) for k, v in OPTIONS.items()}
-    max_steps = cfg.get("max_steps", 100)
-    env = GridWorld25(num_envs, device=device, time_limit=max_steps or 100, **options)
-    return standard_face(env, max_steps=max_steps)
+    options = {k: getattr(cfg, k) for k in OPTIONS}
+    env = GridWorld25(num_envs, device=device, time_limit=cfg.max_steps or 100, **options)
+    return standard_face(env, max_steps=cfg.max_steps)

@@ -25,7 +25,8 @@ from torchrl.envs import EnvBase
 
 from marl_torchrl import keys
 from marl_torchrl.envs.copies import LoopedCopies
-from marl_torchrl.envs.face import check_keys, standard_face
+from marl_torchrl.config.envs import LBFConfig
+from marl_torchrl.envs.face import standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
 
@@ -120,14 +121,13 @@ class LBFEnv(LoopedCopies):
 
 
 @ENV_FAMILIES.register("lbf")
-def make_lbf_env(cfg: dict, num_envs: int, device) -> EnvBase:
+def make_lbf_env(cfg: LBFConfig, num_envs: int, device) -> EnvBase:
     """Build ``num_envs`` copies of the LBF id in ``cfg['task']`` with the standard face.
 
-    >>> make_lbf_env({"family": "lbf", "task": "Foraging-8x8-2p-2f-coop-v9"}, 1, "cpu")  # doctest: +ELLIPSIS
+    >>> make_lbf_env(LBFConfig(task="Foraging-8x8-2p-2f-coop-v9"), 1, "cpu")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     marl_torchrl.registry.ConfigError: unknown LBF id 'Foraging-8x8-2p-2f-coop-v9'; e.g. ...
     """
-    check_keys(cfg, "lbf")
-    env = LBFEnv(cfg["task"], num_envs, device=device)
-    return standard_face(env, max_steps=cfg.get("max_steps"), team_reward=cfg.get("team_reward", "mean"))
+    env = LBFEnv(cfg.task, num_envs, device=device)
+    return standard_face(env, max_steps=cfg.max_steps, team_reward=cfg.team_reward)

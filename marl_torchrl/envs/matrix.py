@@ -1,6 +1,7 @@
 """Cooperative matrix games (family ``"matrix"``): vectorised torch envs, batch ``[E]``, any device.
 
-Tasks and config keys (besides ``family``, ``num_envs``, ``name``, ``max_steps`` (leave null: the
+Tasks and config keys (:class:`~marl_torchrl.config.envs.MatrixOneStepConfig` and
+:class:`~marl_torchrl.config.envs.MatrixTwoStepConfig`; besides ``family``, ``num_envs``, ``name``, ``max_steps`` (leave null: the
 games end on their own) and ``team_reward`` (accepted, no effect: the reward is already shared)):
 
 - ``task: one_step`` -- one-step N-player game. ``payoff``: nested list with one axis per agent
@@ -33,12 +34,10 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from marl_torchrl import keys
-from marl_torchrl.envs.face import check_keys, standard_face
+from marl_torchrl.config.envs import MatrixOneStepConfig, MatrixTwoStepConfig
+from marl_torchrl.envs.face import standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
-DEFAULT_PAYOFF_2A = [[7, 7], [7, 7]]
-DEFAULT_PAYOFF_2B = [[0, 1], [1, 8]]
-TASK_KEYS = {"one_step": ("payoff", "n_agents", "n_actions"), "two_step": ("payoff_2a", "payoff_2b")}
 
 
 def payoff_tensor(value: Any, name: str = "payoff") -> torch.Tensor:
@@ -194,35 +193,29 @@ class TwoStepGame(_MatrixGame):
 
 
 @ENV_FAMILIES.register("matrix")
-def make_matrix_env(cfg: dict, num_envs: int, device) -> EnvBase:
+def make_matrix_env(cfg: MatrixOneStepConfig | MatrixTwoStepConfig, num_envs: int, device) -> EnvBase:
     """Build a matrix game from its config (see the module docstring) with the standard face.
 
-    >>> make_matrix_env({"family": "matrix", "task": "one_step", "payoff": [1, 2]}, 1, "cpu")
+    >>> make_matrix_env(MatrixOneStepConfig(payoff=[1, 2]), 1, "cpu")
     Traceback (most recent call last):
     ...
     marl_torchrl.registry.ConfigError: payoff needs one axis per agent (>= 2 dims), got shape (2,)
     """
-    task = cfg.get("task")
-    if task not in TASK_KEYS:
-        raise ConfigError(f"unknown matrix task {task!r}; known: {', '.join(TASK_KEYS)}")
-    check_keys(cfg, "matrix", TASK_KEYS[task])
-    if task == "two_step":
-        payoffs = [payoff_tensor(cfg.get(k, d), k) for k, d in (("payoff_2a", DEFAULT_PAYOFF_2A), ("payoff_2b", DEFAULT_PAYOFF_2B))]
+    if isinstance(cfg, MatrixTwoStepConfig):
+        payoffs = [payoff_tensor(getattr(cfg, k), k) for k in ("payoff_2a", "payoff_2b")]
         for k, p in zip(("payoff_2a", "payoff_2b"), payoffs):
             if tuple(p.shape) != (2, 2):
                 raise ConfigError(f"{k} must be 2x2 (2 agents, 2 actions), got shape {tuple(p.shape)}")
         env = TwoStepGame(*payoffs, num_envs=num_envs, device=device)
     else:
-        if "payoff" not in cfg:
-            raise ConfigError("matrix task one_step needs a 'payoff' (nested list, one axis per agent)")
-        payoff = payoff_tensor(cfg["payoff"], "payoff")
+        payoff = payoff_tensor(cfg.payoff, "payoff")
         shape = tuple(payoff.shape)
         if payoff.ndim < 2:
             raise ConfigError(f"payoff needs one axis per agent (>= 2 dims), got shape {shape}")
         if len(set(shape)) != 1:
             raise ConfigError(f"payoff must be a hypercube (every agent has the same number of actions), got shape {shape}")
         for key, size in (("n_agents", len(shape)), ("n_actions", shape[0])):
-            if cfg.get(key) is not None and cfg[key] != size:
-                raise ConfigError(f"{key}={cfg[key]!r} disagrees with the payoff's shape {shape} ({key}={size})")
+            if getattr(cfg, key) is not None and getattr(cfg, key) != size:
+                raise ConfigError(f"{key}={getattr(cfg, key)!r} disagrees with the payoff's shape {shape} ({key}={size})")
         env = OneStepGame(payoff, num_envs=num_envs, device=device)
-    return standard_face(env, max_steps=cfg.get("max_steps"))
+    return standard_face(env, max_steps=cfg.max_steps)

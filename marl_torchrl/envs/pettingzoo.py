@@ -44,10 +44,10 @@ from torchrl.envs import EnvBase, ParallelEnv
 
 from marl_torchrl import keys
 from marl_torchrl.envs.copies import LoopedCopies
-from marl_torchrl.envs.face import check_keys, standard_face
+from marl_torchrl.config.envs import PettingZooConfig
+from marl_torchrl.envs.face import standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
-PETTINGZOO_KEYS = ("kwargs", "parallel")
 
 
 def resolve_task(task: str) -> str:
@@ -218,20 +218,15 @@ class PettingZooBatch(LoopedCopies):
 
 
 @ENV_FAMILIES.register("pettingzoo")
-def make_pettingzoo_env(cfg: dict, num_envs: int, device) -> EnvBase:
+def make_pettingzoo_env(cfg: PettingZooConfig, num_envs: int, device) -> EnvBase:
     """Build ``num_envs`` copies of the parallel PettingZoo env in ``cfg['task']`` with the standard face.
 
-    >>> make_pettingzoo_env({"family": "pettingzoo", "task": "mpe/simple_spread_v3", "kwargs": {"M": 2}}, 1, "cpu")
+    >>> make_pettingzoo_env(PettingZooConfig(task="mpe/simple_spread_v3", kwargs={"M": 2}), 1, "cpu")
     Traceback (most recent call last):
     ...
     marl_torchrl.registry.ConfigError: bad kwargs for PettingZoo task 'mpe/simple_spread_v3': raw_env.__init__() got an unexpected keyword argument 'M'
     """
-    check_keys(cfg, "pettingzoo", PETTINGZOO_KEYS)
-    task, kwargs, parallel = cfg["task"], cfg.get("kwargs") or {}, cfg.get("parallel", "serial")
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"kwargs must be a mapping of parallel_env arguments, got {kwargs!r}")
-    if parallel not in ("serial", "process"):
-        raise ConfigError(f"parallel must be serial or process, got {parallel!r}")
+    task, kwargs, parallel = cfg.task, dict(cfg.kwargs), cfg.parallel
     module = load_task(task)
 
     def make():
@@ -246,5 +241,5 @@ def make_pettingzoo_env(cfg: dict, num_envs: int, device) -> EnvBase:
     if parallel == "process":
         env = ParallelEnv(num_envs, lambda: PettingZooBatch(make, None, device, name, limit), device=device)
         env.episode_limit = probe.episode_limit
-    return standard_face(env, max_steps=cfg.get("max_steps"), team_reward=cfg.get("team_reward", "mean"),
+    return standard_face(env, max_steps=cfg.max_steps, team_reward=cfg.team_reward,
                          state_from_obs=not probe.has_state)

@@ -42,11 +42,13 @@ from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from marl_torchrl import keys
-from marl_torchrl.envs.face import check_keys, standard_face
+from marl_torchrl.config.envs import SMAXConfig
+from marl_torchrl.envs.face import standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
-OPTIONS = {"see_enemy_actions": True, "walls_cause_death": True, "won_battle_bonus": 1.0,
-           "enemy_shoots": True, "attack_mode": "closest"}
+# SMAX's and the heuristic enemy's keyword arguments, with SMAXConfig's defaults (the only ones)
+OPTIONS = {k: getattr(SMAXConfig(), k) for k in
+           ("see_enemy_actions", "walls_cause_death", "won_battle_bonus", "enemy_shoots", "attack_mode")}
 BATTLE_WON = "battle_won"
 STOP = 4  # SMAX's stop action: always available
 
@@ -134,6 +136,8 @@ def _game(task: str, options: tuple):
 class SMAXEnv(EnvBase):
     """``num_envs`` SMAX battles on one map against the heuristic enemy, behind a batched TorchRL face.
 
+    ``episode_metric_keys``: the win flag, logged as ``rollout/battle_won`` and ``eval/battle_won``.
+
     ``max_steps`` is the episode limit (None: SMAX's 100), exposed as ``episode_limit``; ``options`` are
     :data:`OPTIONS` (SMAX's and the heuristic enemy's keyword arguments). Seed 0 unless ``set_seed``.
 
@@ -142,6 +146,8 @@ class SMAXEnv(EnvBase):
     >>> td["agents", "observation"].shape, td["state"].shape, td["agents", "action_mask"].shape
     (torch.Size([4, 3, 75]), torch.Size([4, 72]), torch.Size([4, 3, 8]))
     """
+
+    episode_metric_keys = {BATTLE_WON: BATTLE_WON}
 
     def __init__(self, task: str, num_envs: int = 1, device="cpu", max_steps: int | None = None, **options):
         super().__init__(batch_size=torch.Size([num_envs]), device=device)
@@ -211,20 +217,14 @@ class SMAXEnv(EnvBase):
 
 
 @ENV_FAMILIES.register("smax")
-def make_smax_env(cfg: dict, num_envs: int, device) -> EnvBase:
+def make_smax_env(cfg: SMAXConfig, num_envs: int, device) -> EnvBase:
     """Build ``num_envs`` SMAX battles on the map ``cfg['task']`` with the standard face.
 
-    >>> make_smax_env({"family": "smax", "task": "4m"}, 1, "cpu")  # doctest: +ELLIPSIS
+    >>> make_smax_env(SMAXConfig(task="4m"), 1, "cpu")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     marl_torchrl.registry.ConfigError: unknown SMAX map '4m'; e.g. 3m, 2s3z, 25m, ...
     """
-    check_keys(cfg, "smax", extra=OPTIONS)
-    if cfg.get("attack_mode", "closest") not in ("closest", "random"):
-        raise ConfigError(f"attack_mode must be closest or random, got {cfg['attack_mode']!r}")
-    not_bool = [k for k, v in OPTIONS.items() if isinstance(v, bool) and not isinstance(cfg.get(k, v), bool)]
-    if not_bool:
-        raise ConfigError(f"smax option(s) {', '.join(not_bool)} must be true or false")
-    options = {k: cfg[k] for k in OPTIONS if k in cfg}
-    env = SMAXEnv(cfg["task"], num_envs, device=device, max_steps=cfg.get("max_steps"), **options)
-    return standard_face(env, team_reward=cfg.get("team_reward", "mean"))
+    options = {k: getattr(cfg, k) for k in OPTIONS}
+    env = SMAXEnv(cfg.task, num_envs, device=device, max_steps=cfg.max_steps, **options)
+    return standard_face(env, team_reward=cfg.team_reward)

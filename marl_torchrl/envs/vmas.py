@@ -25,10 +25,10 @@ from typing import Mapping
 from torchrl.envs import EnvBase
 
 from marl_torchrl import keys
-from marl_torchrl.envs.face import check_keys, standard_face
+from marl_torchrl.config.envs import VmasConfig
+from marl_torchrl.envs.face import standard_face
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
-VMAS_KEYS = ("continuous_actions", "scenario_kwargs")
 # make_env arguments that must not come in through scenario_kwargs
 _RESERVED = ("scenario", "num_envs", "device", "continuous_actions", "max_steps", "seed", "wrapper")
 
@@ -57,10 +57,10 @@ def _one_group(task: str, agent_names: list[str]) -> None:
 
 
 @ENV_FAMILIES.register("vmas")
-def make_vmas_env(cfg: dict, num_envs: int, device) -> EnvBase:
+def make_vmas_env(cfg: VmasConfig, num_envs: int, device) -> EnvBase:
     """Build a VMAS scenario from its config (see the module docstring) with the standard face.
 
-    >>> make_vmas_env({"family": "vmas", "task": "balanse"}, 1, "cpu")
+    >>> make_vmas_env(VmasConfig(task="balanse"), 1, "cpu")
     Traceback (most recent call last):
     ...
     marl_torchrl.registry.ConfigError: unknown VMAS scenario 'balanse' (see vmas.scenarios for the list)
@@ -69,16 +69,10 @@ def make_vmas_env(cfg: dict, num_envs: int, device) -> EnvBase:
 
     from marl_torchrl.envs.vmas_wrapper import FastVmasWrapper
 
-    check_keys(cfg, "vmas", VMAS_KEYS)
-    task = cfg["task"]
+    task = cfg.task
     if task not in known_scenarios():
         raise ConfigError(f"unknown VMAS scenario {task!r} (see vmas.scenarios for the list)")
-    continuous = cfg.get("continuous_actions", False)
-    if not isinstance(continuous, bool):
-        raise ConfigError(f"continuous_actions must be true or false, got {continuous!r}")
-    kwargs = cfg.get("scenario_kwargs") or {}
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"scenario_kwargs must be a mapping, got {kwargs!r}")
+    continuous, kwargs = cfg.continuous_actions, dict(cfg.scenario_kwargs)
     clash = [k for k in kwargs if k in _RESERVED]
     if clash:
         raise ConfigError(f"scenario_kwargs may not set {', '.join(clash)}: use the env config's own keys")
@@ -101,8 +95,8 @@ def make_vmas_env(cfg: dict, num_envs: int, device) -> EnvBase:
         raise ConfigError(f"VMAS scenario '{task}' has agents with different observation or action sizes")
     return standard_face(
         env,
-        max_steps=cfg.get("max_steps"),
-        team_reward=cfg.get("team_reward", "mean"),
+        max_steps=cfg.max_steps,
+        team_reward=cfg.team_reward,
         state_from_obs=True,
     )
 

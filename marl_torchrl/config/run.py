@@ -1,0 +1,136 @@
+"""The run's typed config: every key of ``marl-train`` outside the ``algorithm`` and ``env`` groups.
+
+Each default is written here and nowhere else; ``configs/config.yaml`` only picks the groups.
+
+>>> cfg = RunConfig()
+>>> cfg.replay.burn_in, cfg.model.type, cfg.total_frames
+(0, 'gru', 500000)
+>>> validate(RunConfig(model=ModelConfig(hidden_dim=0)))
+Traceback (most recent call last):
+...
+marl_torchrl.registry.ConfigError: model.hidden_dim must be > 0, got 0
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional
+
+from omegaconf import MISSING
+
+from marl_torchrl.config.fields import (
+    non_negative, one_of, opt, or_none, positive, subset_of, validate,
+)
+from marl_torchrl.registry import ConfigError
+
+LOGGERS = ("csv", "wandb", "tensorboard")
+
+
+def _int_positive(x: Any) -> str | None:
+    return positive(x) if isinstance(x, int) else "must be a positive integer"
+
+
+def _device(x: Any) -> str | None:
+    base, _, index = str(x).partition(":")
+    return None if base in ("cpu", "cuda") and (not index or index.isdigit()) else "must be cpu, cuda or cuda:N"
+
+
+@dataclass
+class ModelConfig:
+    """The shared agent network (and the agents' inputs)."""
+
+    type: str = opt("gru", "agent network", one_of("gru", "mlp"))
+    hidden_dim: int = opt(64, "width of every hidden layer and of the GRU state", positive)
+    layers: int = opt(2, "hidden layers of the MLP (type=mlp only)", positive)
+    input_layer: bool = opt(True, "type=gru: a [obs -> hidden_dim] ReLU layer before the GRU (PyMARL); "
+                                  "false: the GRU reads the observation")
+    agent_id: bool = opt(True, "append a one-hot agent id to each observation")
+    last_action: bool = opt(False, "append each agent's previous action (one-hot if discrete) to its observation")
+    layer_norm: bool = opt(False, "LayerNorm after each hidden linear layer")
+    activation: str = opt("relu", "hidden activation", one_of("relu", "tanh", "elu", "gelu"))
+    orthogonal_init: bool = opt(True, "orthogonal weights (gain sqrt(2) hidden, small on the head)")
+
+
+@dataclass
+class CollectorConfig:
+    frames_per_batch: int = opt(3200, "frames per iteration, across all env.num_envs envs (a multiple of it)",
+                                positive)
+
+
+@dataclass
+class ReplayConfig:
+    capacity: int = opt(5000, "sequences kept", positive)
+    batch_size: int = opt(32, "sequences per gradient step", positive)
+    seq_len: Optional[int] = opt(None, "transitions per sequence; null = the env's time limit (whole episodes)",
+                                 or_none(positive))
+    burn_in: int = opt(0, "recurrent agents: steps at the start of a sequence that continues an episode which "
+                          "only warm the hidden state (no gradient, not in the loss); < seq_len", non_negative)
+    warmup: int = opt(32, "sequences in replay before the first update (at least batch_size)", non_negative)
+    device: Optional[str] = opt(None, "where replay lives; null = the run's device", or_none(_device))
+
+    def cross_check(self, prefix: str) -> None:
+        if self.seq_len is not None and self.burn_in >= self.seq_len:
+            raise ConfigError(f"{prefix}.burn_in ({self.burn_in}) must be smaller than {prefix}.seq_len "
+                              f"({self.seq_len}): burn-in steps leave the loss")
+
+
+@dataclass
+class TrainConfig:
+    updates_per_batch: int = opt(8, "gradient steps per iteration", positive)
+
+
+@dataclass
+class EvalConfig:
+    interval_frames: int = opt(25000, "greedy decentralised evaluation every this many frames (0 = off)",
+                               non_negative)
+    episodes: int = opt(32, "evaluation episodes (parallel envs)", positive)
+    max_steps: Optional[int] = opt(None, "step cap for envs without a time limit", or_none(positive))
+
+
+@dataclass
+class CheckpointConfig:
+    interval_frames: int = opt(100000, "frames between checkpoints", positive)
+    save_buffer: bool = opt(False, "put the replay buffer in checkpoints (large)")
+
+
+@dataclass
+class WandbConfig:
+    mode: str = opt("offline", "wandb mode", one_of("offline", "online", "disabled"))
+    project: str = opt("marl-torchrl", "wandb project")
+
+
+@dataclass
+class RunConfig:
+    """A whole training run: the groups ``algorithm`` and ``env`` plus the run's own keys.
+
+    ``algorithm`` and ``env`` hold the dataclass of the chosen preset (see
+    :mod:`marl_torchrl.config.algorithms` and :mod:`marl_torchrl.config.envs`).
+    """
+
+    algorithm: Any = MISSING
+    env: Any = MISSING
+    seed: int = opt(0, "seed of torch, the envs and the replay sampler", non_negative)
+    device: str = opt("cpu", "where env, policy, replay and training live", _device)
+    threads: Optional[int] = opt(1, "torch threads (small nets: 1 is fastest on CPU); null = torch's default",
+                                 or_none(positive))
+    total_frames: int = opt(500000, "env steps to collect (one frame = one step of one env)", positive)
+    logger: List[str] = opt(["csv"], "loggers", subset_of(*LOGGERS))
+    resume: Optional[str] = opt(None, "checkpoint to continue from")
+    resume_buffer: bool = opt(False, "also restore the replay buffer (the checkpoint must hold one)")
+    model: ModelConfig = opt(ModelConfig(), "the shared agent network")
+    collector: CollectorConfig = opt(CollectorConfig(), "collection")
+    replay: ReplayConfig = opt(ReplayConfig(), "sequence replay")
+    train: TrainConfig = opt(TrainConfig(), "gradient steps")
+    eval: EvalConfig = opt(EvalConfig(), "greedy evaluation")
+    checkpoint: CheckpointConfig = opt(CheckpointConfig(), "checkpoints")
+    wandb: WandbConfig = opt(WandbConfig(), "wandb logger")
+
+    def cross_check(self, prefix: str) -> None:
+        if self.resume_buffer and not self.resume:
+            raise ConfigError("resume_buffer=true needs resume=<checkpoint>")
+        if self.resume and not Path(self.resume).is_file():
+            raise ConfigError(f"checkpoint not found: {self.resume} (resume=)")
+        num_envs = getattr(self.env, "num_envs", None)
+        if isinstance(num_envs, int) and num_envs > 0 and self.collector.frames_per_batch % num_envs:
+            raise ConfigError(f"collector.frames_per_batch ({self.collector.frames_per_batch}) must be a multiple "
+                              f"of env.num_envs ({num_envs})")

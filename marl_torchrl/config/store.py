@@ -1,0 +1,225 @@
+"""The schemas in Hydra's ConfigStore, composing a checked :class:`RunConfig`, and errors in one line.
+
+Every dataclass is stored as ``schema/<algorithm|env>/<name>`` (``run_schema`` for the run); presets in
+``configs/`` start from one through ``defaults:``. Keys typed ``Dict[str, Any]`` (mixer options, VMAS
+scenario and PettingZoo keyword arguments) stay open: any key may be set there, and their owner (the
+mixer, the scenario) refuses unknown ones when it is built.
+
+>>> cfg = compose_config("algorithm=vdn", "env=matrix/two_step", "replay.burn_in=0")
+>>> type(cfg).__name__, type(cfg.algorithm).__name__, type(cfg.env).__name__, cfg.algorithm.mixer
+('RunConfig', 'ValueDecompositionConfig', 'MatrixTwoStepConfig', 'vdn')
+>>> compose_config("replay.batch_size=abc")
+Traceback (most recent call last):
+...
+marl_torchrl.registry.ConfigError: replay.batch_size: Value 'abc' of type 'str' could not be converted to Integer
+>>> compose_config("no_such_key=1")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+marl_torchrl.registry.ConfigError: unknown key 'no_such_key'; known: algorithm, checkpoint, collector, device, env, ...
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from marl_torchrl.config.algorithms import ALGORITHM_SCHEMAS
+from marl_torchrl.config.envs import ENV_SCHEMAS, env_schema
+from marl_torchrl.config.fields import validate
+from marl_torchrl.config.run import RunConfig
+from marl_torchrl.registry import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"  # shipped in the package; ./configs links here
+GROUPS = ("algorithm", "env")
+_stored: set = set()
+
+
+def _open_dicts(node: DictConfig) -> DictConfig:
+    """Let ``Dict[str, Any]`` fields take new keys without ``+`` (their owner checks them)."""
+    for key in node.keys():
+        if OmegaConf.is_missing(node, key):
+            continue
+        value = node.get(key)
+        if isinstance(value, DictConfig):
+            if OmegaConf.get_type(value) is dict:
+                OmegaConf.set_struct(value, False)
+            else:
+                _open_dicts(value)
+    return node
+
+
+def store_schema(kind: str, name: str, schema: type) -> None:
+    """Put ``schema`` in Hydra's ConfigStore as ``schema/<kind>/<name>``."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group=f"schema/{kind}", name=name,
+                                 node=_open_dicts(OmegaConf.structured(schema)))
+    _stored.add((kind, name))
+
+
+def register_schemas() -> None:
+    """Store every schema once (idempotent)."""
+    if ("run", "run") in _stored:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="run_schema", node=_open_dicts(OmegaConf.structured(RunConfig)))
+    _stored.add(("run", "run"))
+    for name, schema in ALGORITHM_SCHEMAS.items():
+        store_schema("algorithm", name, schema)
+    for family, schema in ENV_SCHEMAS.items():
+        for task, cls in ([(None, schema)] if isinstance(schema, type) else schema.items()):
+            store_schema("env", family if task is None else f"{family}_{task}", cls)
+
+
+def schema_name(obj: Any, kind: str) -> str:
+    """The registered schema name of a config object's class (its nearest registered ancestor)."""
+    table = ALGORITHM_SCHEMAS if kind == "algorithm" else {
+        (f if isinstance(s, type) else f"{f}_{t}"): c
+        for f, s in ENV_SCHEMAS.items() for t, c in ([(None, s)] if isinstance(s, type) else s.items())
+    }
+    for cls in type(obj).__mro__:
+        for name, schema in table.items():
+            if schema is cls:
+                return name
+    raise ConfigError(f"{type(obj).__name__} is no registered {kind} config")
+
+
+def one_line(err: BaseException, known: Any = None) -> str:
+    """An OmegaConf / Hydra error as one line naming the key."""
+    cause = err
+    while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    key = getattr(cause, "full_key", None)
+    if "not in" in text and "Key" in text and key:
+        options = f"; known: {', '.join(sorted(known))}" if known else ""
+        return f"unknown key '{key}'{options}"
+    if key:
+        return f"{key}: {text}"
+    return text
+
+
+def _known_at(cfg: DictConfig, full_key: str | None) -> list[str] | None:
+    if not full_key:
+        return None
+    parent = full_key.rpartition(".")[0]
+    node = cfg if not parent else OmegaConf.select(cfg, parent)
+    return list(node.keys()) if isinstance(node, DictConfig) else None
+
+
+def check_group_choices(argv: Iterable[str], config_dir: Path = CONFIG_DIR) -> None:
+    """Raise :class:`ConfigError` for ``group=option`` arguments naming no preset.
+
+    >>> check_group_choices(["algorithm=qmx"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: unknown algorithm 'qmx'; known: ..., iql, ..., qmix, ..., vdn
+    """
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if not sep or key not in GROUPS:
+            continue
+        known = group_options(key, config_dir)
+        if value not in known:
+            families = sorted({k.split("/")[0] for k in known if "/" in k})
+            hint = f" (families: {', '.join(families)})" if families else ""
+            raise ConfigError(f"unknown {key} '{value}'; known: {', '.join(known)}{hint}")
+
+
+def group_options(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
+    """Presets of a group, nested ones as ``family/task`` (e.g. ``vmas/balance``)."""
+    root = config_dir / group
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+
+
+def compose_dict(*overrides: str, config_dir: Path = CONFIG_DIR) -> DictConfig:
+    """The composed (typed, unchecked) config ``marl-train <overrides>`` would run with."""
+    from hydra import compose, initialize_config_dir
+
+    register_schemas()
+    check_group_choices(overrides, config_dir)
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        try:
+            return compose("config", overrides=list(overrides))
+        except Exception as err:  # noqa: BLE001 - Hydra's and OmegaConf's errors, reported in one line
+            known = None
+            if "not in" in str(getattr(err, "__cause__", "")):
+                groups = [o for o in overrides if o.partition("=")[0].lstrip("+~") in GROUPS]
+                known = _known_at(compose("config", overrides=groups), getattr(err.__cause__, "full_key", None))
+            raise ConfigError(one_line(err, known)) from None
+
+
+def to_run_config(cfg: Any) -> RunConfig:
+    """A checked :class:`RunConfig` from a composed ``DictConfig``, a RunConfig (checked again) or a plain
+    mapping such as a checkpoint's resolved config."""
+    typed = isinstance(cfg, DictConfig) and OmegaConf.get_type(cfg) is RunConfig
+    if not typed and (isinstance(cfg, (Mapping, DictConfig))):
+        plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        plain.pop("hydra", None)
+        return run_config_from_dict(plain)
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"}) if "hydra" in cfg else cfg
+        try:
+            cfg = OmegaConf.to_object(cfg)
+        except OmegaConfBaseException as err:
+            raise ConfigError(one_line(err)) from None
+    if not isinstance(cfg, RunConfig):
+        raise ConfigError(f"expected a RunConfig or a composed config, got {type(cfg).__name__}")
+    validate(cfg)
+    return cfg
+
+
+def compose_config(*overrides: str, config_dir: Path = CONFIG_DIR) -> RunConfig:
+    """The checked :class:`RunConfig` of ``marl-train <overrides>``: the one way to get CLI numbers in Python."""
+    return to_run_config(compose_dict(*overrides, config_dir=config_dir))
+
+
+def structured_from(schema: type, values: Mapping, prefix: str, what: str = "") -> Any:
+    """``schema`` filled from ``values`` (a mapping or OmegaConf node); bad keys and types in one line."""
+    base = _open_dicts(OmegaConf.structured(schema))
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(base, values))
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", "") or ""
+        if "not in" in str(err):
+            known = ", ".join(sorted(f.name for f in dataclasses.fields(schema)))
+            raise ConfigError(f"unknown key '{prefix}.{key}' {what}; known: {known}".replace("  ", " ")) from None
+        raise ConfigError(f"{prefix}.{key}: {str(err).splitlines()[0]}") from None
+
+
+def run_config_from_dict(values: Mapping, schemas: Mapping[str, str] | None = None) -> RunConfig:
+    """Rebuild a checkpoint's :class:`RunConfig` from its plain dict (and its schema names)."""
+    values = dict(values)
+    algo, env = dict(values.pop("algorithm")), dict(values.pop("env"))
+    algo_schema = (schemas or {}).get("algorithm")
+    if algo_schema is None:  # older checkpoints: the preset of the same name
+        algo_schema = schema_name(compose_config(f"algorithm={algo['name']}").algorithm, "algorithm")
+    if algo_schema not in ALGORITHM_SCHEMAS:
+        raise ConfigError(f"unknown algorithm schema {algo_schema!r}; known: {', '.join(ALGORITHM_SCHEMAS)}")
+    run = structured_from(RunConfig, {**values, "algorithm": None, "env": None}, "config")
+    run.algorithm = structured_from(ALGORITHM_SCHEMAS[algo_schema], algo, "algorithm")
+    run.env = structured_from(env_schema(env.get("family"), env.get("task")), env, "env")
+    validate(run)
+    return run
+
+
+def as_config(cfg: Any, schema: type, prefix: str) -> Any:
+    """A checked ``schema`` instance from an instance of it (or of a subclass) or a plain mapping.
+
+    >>> from marl_torchrl.config.run import ModelConfig
+    >>> as_config({"type": "mlp"}, ModelConfig, "model").type
+    'mlp'
+    """
+    if isinstance(cfg, schema):
+        validate(cfg, prefix)
+        return cfg
+    if dataclasses.is_dataclass(cfg) or not hasattr(cfg, "keys"):
+        raise ConfigError(f"{prefix} must be a {schema.__name__} or a mapping, got {type(cfg).__name__}")
+    obj = structured_from(schema, cfg, prefix)
+    validate(obj, prefix)
+    return obj
