@@ -170,6 +170,14 @@ def to_run_config(cfg: Any) -> RunConfig:
             raise ConfigError(one_line(err)) from None
     if not isinstance(cfg, RunConfig):
         raise ConfigError(f"expected a RunConfig or a composed config, got {type(cfg).__name__}")
+    for f in dataclasses.fields(cfg):  # groups given as mappings of their keys (Python users)
+        value = getattr(cfg, f.name)
+        if f.name == "env" and not dataclasses.is_dataclass(value):
+            from marl_torchrl.config.envs import env_config
+
+            setattr(cfg, "env", env_config(value))
+        elif callable(f.default_factory) and isinstance(value, Mapping):
+            setattr(cfg, f.name, as_config(value, type(f.default_factory()), f.name))
     validate(cfg)
     return cfg
 
