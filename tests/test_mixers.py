@@ -1,4 +1,5 @@
-"""Mixers: shapes, monotonicity, VDN sum, shape errors, and use inside torchrl's QMixerLoss."""
+"""Mixers: shapes, monotonicity, VDN sum, shape errors, use inside torchrl's QMixerLoss, torchrl's
+constructor keywords, and the package importing every mixer module by itself."""
 import pytest
 import torch
 from tensordict import TensorDict
@@ -9,7 +10,9 @@ from torchrl.modules.models.multiagent import Mixer, MultiAgentMLP
 from torchrl.modules.models.multiagent import QMixer as TorchRLQMixer
 from torchrl.objectives.multiagent import QMixerLoss
 
-from marl_torchrl.modules.mixers import QMixer, VDNMixer, make_mixer
+from marl_torchrl.modules.mixers import (
+    DOPMixer, FeedForwardMixer, NonMonotonicMixer, QMixer, QPLEXMixer, VDNMixer, make_mixer,
+)
 from marl_torchrl.registry import MIXERS, ConfigError
 
 A, S = 3, 7
@@ -145,7 +148,7 @@ def test_qmix_non_contiguous_state(layers):
     assert out.shape == (4, 6, 1)
 
 
-def _qmixer_loss(mixer, obs_dim=5, n_actions=4):
+def _qmixer_loss(mixer, obs_dim=5, n_actions=4, in_keys=None):
     net = MultiAgentMLP(
         n_agent_inputs=obs_dim, n_agent_outputs=n_actions, n_agents=A,
         centralized=False, share_params=True, depth=2, num_cells=32, activation_class=nn.Tanh,
@@ -158,7 +161,8 @@ def _qmixer_loss(mixer, obs_dim=5, n_actions=4):
             action_space="categorical",
         ),
     )
-    in_keys = [("agents", "chosen_action_value")] + (["state"] if mixer.needs_state else [])
+    if in_keys is None:
+        in_keys = [("agents", "chosen_action_value")] + (["state"] if mixer.needs_state else [])
     mixer_module = TensorDictModule(mixer, in_keys=in_keys, out_keys=["chosen_action_value"])
     loss = QMixerLoss(qnet, mixer_module, action_space="categorical", delay_value=True)
     loss.make_value_estimator(gamma=0.99)
@@ -211,3 +215,52 @@ def test_inside_torchrl_qmixer_loss(name, opts, batch):
         assert p.grad is not None
         assert torch.isfinite(p.grad).all()
         assert p.grad.abs().sum() > 0
+
+
+OUR_STATE_MIXERS = [QMixer, NonMonotonicMixer, FeedForwardMixer, DOPMixer, QPLEXMixer]
+
+
+@pytest.mark.parametrize("cls", OUR_STATE_MIXERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("shape", [(S,), S, torch.Size([S])], ids=["tuple", "int", "size"])
+def test_torchrl_constructor_keywords_build_our_mixers(cls, shape):
+    """``torchrl.modules.QMixer(state_shape=..., mixing_embed_dim=..., n_agents=..., device=...)`` works
+    with any of our mixers by changing the import."""
+    mixer = cls(state_shape=shape, mixing_embed_dim=8, n_agents=A, device="cpu")
+    assert mixer.state_shape == torch.Size([S]) and mixer.n_agents == A
+    with pytest.raises(ConfigError, match="state_dim=4 but state_shape=\\(7,\\)"):
+        cls(n_agents=A, state_dim=4, state_shape=shape)
+    with pytest.raises(ConfigError, match="flat state only"):
+        cls(state_shape=(2, S), n_agents=A)
+    with pytest.raises(ConfigError, match="needs state_dim"):
+        cls(n_agents=A)
+    assert cls(A, S, state_shape=shape).state_shape == torch.Size([S])  # consistent: fine
+
+
+def test_qmix_with_torchrl_keywords_matches_torchrl_and_drops_into_its_loss():
+    ours = QMixer(state_shape=(S,), mixing_embed_dim=8, n_agents=A, device="cpu", hypernet_layers=1)
+    theirs = TorchRLQMixer(state_shape=(S,), mixing_embed_dim=8, n_agents=A, device="cpu")
+    theirs.load_state_dict(ours.state_dict())
+    q, state = torch.randn(4, 5, A, 1), torch.randn(4, 5, S)
+    torch.testing.assert_close(ours(q, state), theirs(q, state))
+    loss_module, _ = _qmixer_loss(QMixer(state_shape=(S,), mixing_embed_dim=32, n_agents=A, device="cpu"))
+    loss = loss_module(_fake_batch((8, 5)))["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None for p in loss_module.mixer_network_params.values(True, True))
+
+
+def test_dop_mixer_takes_mixing_embed_dim_as_its_width():
+    assert DOPMixer(A, S, mixing_embed_dim=16).hypernet_embed == 16
+    with pytest.raises(ConfigError, match="give one of them"):
+        DOPMixer(A, S, hypernet_embed=8, mixing_embed_dim=16)
+
+
+def test_every_module_of_the_package_is_imported_and_registered():
+    import pkgutil
+
+    import marl_torchrl.modules.mixers as package
+
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+    assert {"qmix", "qplex", "dop", "vdn", "nonmonotonic", "feedforward"} <= modules
+    assert {"qmix", "qplex", "dop", "vdn", "nonmonotonic", "feedforward"} <= set(MIXERS.names())
+    assert {"QMixer", "QPLEXMixer", "DOPMixer", "VDNMixer", "NonMonotonicMixer", "FeedForwardMixer", "make_mixer"} \
+        <= set(package.__all__)

@@ -1,9 +1,10 @@
 """Value mixers: ``[*B, n_agents, 1]`` agent values (+ ``[*B, S]`` state) -> ``[*B, 1]`` team value.
 
 Every mixer subclasses torchrl's :class:`~torchrl.modules.models.multiagent.Mixer`, so it works
-inside torchrl's ``QMixerLoss`` and ours alike. Importing this package registers the builders in
-:data:`marl_torchrl.registry.MIXERS`; each has the signature
-``build(n_agents, state_dim, **options) -> Mixer``.
+inside torchrl's ``QMixerLoss`` and ours alike. Importing this package imports every module in it
+(``pkgutil``), which registers their builders in :data:`marl_torchrl.registry.MIXERS` and exports their
+mixer classes here: a new mixer is one new module, with no edit elsewhere. Each builder has the
+signature ``build(n_agents, state_dim, **options) -> Mixer``.
 
 >>> import torch
 >>> from marl_torchrl.modules.mixers import make_mixer
@@ -13,18 +14,24 @@ torch.Size([2, 1])
 """
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from typing import Any
 
 from torchrl.modules.models.multiagent import Mixer
 
-from marl_torchrl.modules.mixers.dop import DOPMixer
-from marl_torchrl.modules.mixers.feedforward import FeedForwardMixer
-from marl_torchrl.modules.mixers.nonmonotonic import NonMonotonicMixer
-from marl_torchrl.modules.mixers.qmix import QMixer
-from marl_torchrl.modules.mixers.vdn import VDNMixer
 from marl_torchrl.registry import MIXERS
 
-__all__ = ["Mixer", "VDNMixer", "QMixer", "NonMonotonicMixer", "FeedForwardMixer", "DOPMixer", "make_mixer"]
+__all__ = ["Mixer", "make_mixer"]
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    _module = importlib.import_module(f"{__name__}.{_info.name}")
+    for _name in getattr(_module, "__all__", ()):  # export the mixer classes each module lists in __all__
+        _obj = getattr(_module, _name)
+        if inspect.isclass(_obj) and issubclass(_obj, Mixer) and _name not in __all__:
+            globals()[_name] = _obj
+            __all__.append(_name)
 
 
 def make_mixer(name: str, n_agents: int, state_dim: int, **options: Any) -> Mixer:

@@ -22,8 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from marl_torchrl.modules.mixers.base import StateMixer
+from marl_torchrl.modules.mixers.base import StateMixer, resolve_state_dim
 from marl_torchrl.registry import MIXERS, ConfigError
+
+__all__ = ["DOPMixer", "build_dop"]
 
 
 class DOPMixer(StateMixer):
@@ -31,8 +33,9 @@ class DOPMixer(StateMixer):
 
     Args:
         n_agents: number of agents ``A``.
-        state_dim: size ``S`` of the flat global state.
-        hypernet_embed: hidden width of the ``k`` hypernetwork (Linear-ReLU-Linear) and of ``b(s)``.
+        state_dim: size ``S`` of the flat global state (or torchrl's keyword ``state_shape``).
+        hypernet_embed: hidden width of the ``k`` hypernetwork (Linear-ReLU-Linear) and of ``b(s)`` (default
+            64); torchrl's keyword ``mixing_embed_dim`` sets it too.
         device: torch device of the parameters.
 
     Inputs ``q`` ``[*B, A, 1]`` and ``state`` ``[*B, S]``; output ``[*B, 1]``.
@@ -45,12 +48,17 @@ class DOPMixer(StateMixer):
     marl_torchrl.registry.ConfigError: dop mixer hypernet_embed must be >= 1, got 0
     """
 
-    def __init__(self, n_agents: int, state_dim: int, hypernet_embed: int = 64, device: Any = None):
-        if int(hypernet_embed) < 1:
-            raise ConfigError(f"dop mixer hypernet_embed must be >= 1, got {hypernet_embed}")
-        super().__init__(n_agents=int(n_agents), needs_state=True, state_shape=torch.Size([int(state_dim)]),
-                         device=device)
-        self.state_dim, self.hypernet_embed = int(state_dim), int(hypernet_embed)
+    def __init__(self, n_agents: int, state_dim: int | None = None, hypernet_embed: int | None = None,
+                 device: Any = None, *, state_shape: Any = None, mixing_embed_dim: int | None = None):
+        if hypernet_embed is not None and mixing_embed_dim is not None and int(hypernet_embed) != int(mixing_embed_dim):
+            raise ConfigError(f"dop mixer got hypernet_embed={hypernet_embed} but mixing_embed_dim={mixing_embed_dim}; "
+                              "give one of them")
+        width = next((w for w in (hypernet_embed, mixing_embed_dim) if w is not None), 64)
+        if int(width) < 1:
+            raise ConfigError(f"dop mixer hypernet_embed must be >= 1, got {width}")
+        state_dim = resolve_state_dim("dop", state_dim, state_shape)
+        super().__init__(n_agents=int(n_agents), needs_state=True, state_shape=torch.Size([state_dim]), device=device)
+        self.state_dim, self.hypernet_embed = state_dim, int(width)
         S, H, A = self.state_dim, self.hypernet_embed, self.n_agents
         self.hyper_k = nn.Sequential(nn.Linear(S, H, device=device), nn.ReLU(), nn.Linear(H, A, device=device))
         self.bias = nn.Sequential(nn.Linear(S, H, device=device), nn.ReLU(), nn.Linear(H, 1, device=device))

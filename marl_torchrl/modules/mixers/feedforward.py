@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from marl_torchrl.modules.mixers.base import StateMixer
+from marl_torchrl.modules.mixers.base import StateMixer, resolve_state_dim
 from marl_torchrl.registry import MIXERS, ConfigError
 
 __all__ = ["FeedForwardMixer", "build_feedforward"]
@@ -28,7 +28,7 @@ class FeedForwardMixer(StateMixer):
 
     Args:
         n_agents: number of agents ``A``.
-        state_dim: size ``S`` of the flat global state.
+        state_dim: size ``S`` of the flat global state (or torchrl's keyword ``state_shape``).
         mixing_embed_dim: width of every hidden layer (wqmix: 256).
         hidden_layers: number of ReLU hidden layers of the MLP (wqmix: 3).
         state_value: add a ``V(s)`` head (Linear-ReLU-Linear), as wqmix does, instead of relying on
@@ -53,20 +53,21 @@ class FeedForwardMixer(StateMixer):
     def __init__(
         self,
         n_agents: int,
-        state_dim: int,
+        state_dim: int | None = None,
         mixing_embed_dim: int = 256,
         hidden_layers: int = 3,
         state_value: bool = True,
         device: Any = None,
+        *,
+        state_shape: Any = None,
     ):
         if int(hidden_layers) < 1:
             raise ConfigError(f"feedforward mixer hidden_layers must be >= 1, got {hidden_layers}")
         if int(mixing_embed_dim) < 1:
             raise ConfigError(f"feedforward mixer mixing_embed_dim must be >= 1, got {mixing_embed_dim}")
-        super().__init__(
-            n_agents=int(n_agents), needs_state=True, state_shape=torch.Size([int(state_dim)]), device=device
-        )
-        self.state_dim, self.embed_dim = int(state_dim), int(mixing_embed_dim)
+        state_dim = resolve_state_dim("feedforward", state_dim, state_shape)
+        super().__init__(n_agents=int(n_agents), needs_state=True, state_shape=torch.Size([state_dim]), device=device)
+        self.state_dim, self.embed_dim = state_dim, int(mixing_embed_dim)
         self.hidden_layers = int(hidden_layers)
         E = self.embed_dim
         layers: list[nn.Module] = []

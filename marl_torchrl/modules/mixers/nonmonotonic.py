@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from marl_torchrl.modules.mixers.base import resolve_state_dim
 from marl_torchrl.modules.mixers.qmix import QMixer
 from marl_torchrl.registry import MIXERS, ConfigError
 
@@ -31,7 +32,7 @@ class NonMonotonicMixer(QMixer):
     """``Q_tot = elu(q^T W1(s) + b1(s)) . w_final(s) + V(s)`` with unconstrained (signed) weights.
 
     Args:
-        n_agents, state_dim, mixing_embed_dim, hypernet_layers, hypernet_embed, device: as
+        n_agents, state_dim, mixing_embed_dim, hypernet_layers, hypernet_embed, device, state_shape: as
             :class:`~marl_torchrl.modules.mixers.qmix.QMixer`.
         init_scale: multiplies the initial weights and biases of every hypernetwork's output layer
             (``W1``, ``b1``, ``w_final``, ``V``), as the FACMAC seed's ``MIXER_INIT_SCALE`` (0.001 there):
@@ -52,15 +53,18 @@ class NonMonotonicMixer(QMixer):
     def __init__(
         self,
         n_agents: int,
-        state_dim: int,
+        state_dim: int | None = None,
         mixing_embed_dim: int = 32,
         hypernet_layers: int = 2,
         hypernet_embed: int = 64,
         init_scale: float = 1.0,
         device: Any = None,
+        *,
+        state_shape: Any = None,
     ):
         if not float(init_scale) > 0:
             raise ConfigError(f"nonmonotonic mixer init_scale must be > 0, got {init_scale}")
+        state_dim = resolve_state_dim("nonmonotonic", state_dim, state_shape)
         super().__init__(n_agents, state_dim, mixing_embed_dim, hypernet_layers, hypernet_embed, device)
         self.init_scale = float(init_scale)
         if self.init_scale != 1.0:

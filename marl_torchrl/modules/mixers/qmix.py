@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from marl_torchrl.modules.mixers.base import StateMixer
+from marl_torchrl.modules.mixers.base import StateMixer, resolve_state_dim
 from marl_torchrl.registry import MIXERS, ConfigError
 
 __all__ = ["QMixer", "build_qmix"]
@@ -40,7 +40,9 @@ class QMixer(StateMixer):
 
     Args:
         n_agents: number of agents ``A``.
-        state_dim: size ``S`` of the flat global state.
+        state_dim: size ``S`` of the flat global state (or torchrl's keyword ``state_shape``: an int,
+            tuple or ``torch.Size`` of a flat state), so torchrl's ``QMixer(state_shape=(S,),
+            mixing_embed_dim=E, n_agents=A, device=...)`` call builds this mixer too.
         mixing_embed_dim: width ``E`` of the mixing layer (PyMARL: 32).
         hypernet_layers: 1 (single Linear hypernetworks) or 2 (Linear-ReLU-Linear, PyMARL's
             default) for ``W1`` and ``w_final``; ``b1`` is always one Linear, ``V(s)`` is
@@ -68,21 +70,19 @@ class QMixer(StateMixer):
     def __init__(
         self,
         n_agents: int,
-        state_dim: int,
+        state_dim: int | None = None,
         mixing_embed_dim: int = 32,
         hypernet_layers: int = 2,
         hypernet_embed: int = 64,
         device: Any = None,
+        *,
+        state_shape: Any = None,
     ):
         if hypernet_layers not in (1, 2):
             raise ConfigError(f"qmix hypernet_layers must be 1 or 2, got {hypernet_layers}")
-        super().__init__(
-            n_agents=int(n_agents),
-            needs_state=True,
-            state_shape=torch.Size([int(state_dim)]),
-            device=device,
-        )
-        self.state_dim = int(state_dim)
+        state_dim = resolve_state_dim("qmix", state_dim, state_shape)
+        super().__init__(n_agents=int(n_agents), needs_state=True, state_shape=torch.Size([state_dim]), device=device)
+        self.state_dim = state_dim
         self.embed_dim = int(mixing_embed_dim)
         self.hypernet_layers = int(hypernet_layers)
         self.hypernet_embed = int(hypernet_embed)
