@@ -9,8 +9,9 @@ another term's optimiser owns (FACMAC's actor loss calls its critic with detache
 >>> from marl_torchrl.data.synthetic import random_sequences
 >>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
 ...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
->>> parts = build_value_decomposition(dict(name="qmix", mixer="qmix", target_tau=0.01),
-...                                   dict(hidden_dim=8), info, "cpu", total_frames=100)
+>>> from marl_torchrl.config import ModelConfig, ValueDecompositionConfig
+>>> cfg = ValueDecompositionConfig(name="qmix", mixer="qmix", target_hard_interval=None, target_tau=0.01)
+>>> parts = build_value_decomposition(cfg, ModelConfig(hidden_dim=8), info, "cpu", total_frames=100)
 >>> batch = random_sequences(batch=4, seq_len=5, n_agents=2, obs_dim=3, n_actions=4, state_dim=6, hidden_dim=8)
 >>> sorted(gradient_step(parts, batch))
 ['agent_q_value', 'grads', 'loss', 'q_value', 'target_value', 'td_error']
