@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from families import skip_module_if_family_missing
 from torchrl.envs.utils import check_env_specs
 
 from marl_torchrl import keys
@@ -11,7 +12,7 @@ from marl_torchrl.envs import describe, make_env
 from marl_torchrl.registry import ConfigError
 from marl_torchrl.train import run
 
-pytest.importorskip("lbforaging")
+skip_module_if_family_missing("lbf")
 CFG = {"family": "lbf", "task": "Foraging-8x8-2p-2f-coop-v3"}
 
 

@@ -9,6 +9,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from families import skip_module_if_family_missing
 from torchrl.data import Bounded, Categorical
 from torchrl.envs.utils import check_env_specs
 
@@ -17,7 +18,7 @@ from marl_torchrl.envs import describe, make_env
 from marl_torchrl.registry import ConfigError
 from marl_torchrl.train import run
 
-pytest.importorskip("mpe2")
+skip_module_if_family_missing("pettingzoo")
 from gymnasium import spaces  # noqa: E402  (pettingzoo's dependency)
 from pettingzoo import ParallelEnv  # noqa: E402
 

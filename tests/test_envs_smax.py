@@ -4,11 +4,11 @@ battle_won, seeding, bad input, and a tiny QMIX run end to end.
 Every env here has 4 copies on 3m, so the jitted reset/step compile once for the whole file."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import pytest
 import torch
+from families import skip_module_if_family_missing
 from tensordict.nn import TensorDictModule
 from torchrl.envs.utils import check_env_specs
 
@@ -18,9 +18,8 @@ from marl_torchrl.registry import ConfigError
 from marl_torchrl.train import run
 
 # Skip without the smax extra. Not importorskip("jaxmarl"): importing jaxmarl directly prints and resets
-# sys.stdout/sys.stderr to the real streams (smax.py shields its own import from that).
-if importlib.util.find_spec("jaxmarl") is None:
-    pytest.skip("needs the smax extra (jaxmarl)", allow_module_level=True)
+# sys.stdout/sys.stderr to the real streams (smax.py shields its own import from that); the helper only looks.
+skip_module_if_family_missing("smax")
 CFG = {"family": "smax", "task": "3m", "num_envs": 4}
 E, A, N, STOP, EAST = 4, 3, 8, 4, 1
 UNIT = 10  # world-state features per unit: health fraction (0 when dead), x, y, cooldown, 6 type bits

@@ -3,20 +3,15 @@ observation (one-hot, or the action vector), zero on an episode's first step, ke
 resets of other envs; and a training run with ``model.last_action=true`` plus its checkpoint evaluation."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
+from families import skip_if_family_missing
 from torchrl.envs.utils import check_env_specs
 
 from marl_torchrl import keys
 from marl_torchrl.envs import describe, make_env
 from marl_torchrl.evaluate import load_policy
 from marl_torchrl.train import run
-
-
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 FAMILIES = {
@@ -29,13 +24,11 @@ FAMILIES = {
     "pettingzoo": {"family": "pettingzoo", "task": "mpe2.simple_spread_v3", "kwargs": {"max_cycles": 6}},
     "smax": {"family": "smax", "task": "3m"},
 }
-NEEDS = {"lbf": "lbforaging", "pettingzoo": "mpe2", "smax": "jaxmarl"}
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_previous_action_is_appended(name):
-    if name in NEEDS and not _installed(NEEDS[name]):
-        pytest.skip(f"{NEEDS[name]} not installed")
+    skip_if_family_missing(FAMILIES[name])
     plain = describe(make_env(FAMILIES[name], num_envs=4, seed=0))  # 4: SMAX reuses the jitted batch of test_envs_smax
     env = make_env(FAMILIES[name], num_envs=4, seed=0, last_action=True)
     info = describe(env)
