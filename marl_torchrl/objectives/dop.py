@@ -119,7 +119,7 @@ class DOPSACLoss(ActionSpace, SequenceLoss):
         alpha = self.log_alpha.exp().detach()
 
         # 1. actor and critic trunks over the whole sequence
-        raw = unroll_with_burn_in(self.actor, obs, h0, self.burn_in)  # [B, L+1, A, n or 2d]
+        raw = unroll_with_burn_in(self.actor, obs, h0, self.burn_in, b.is_init)  # [B, L+1, A, n or 2d]
         feats = [c.features(obs) for c in self.critics]
         with torch.no_grad():
             feats_target = [c.features(obs) for c in self.critics_target]

@@ -128,7 +128,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         loss_qvalue = masked_mean(err.pow(2), valid)
 
         # 4. centralised policy gradient: every agent's action from the current actor at once
-        raw = unroll_with_burn_in(self.actor, obs[:, :-1], h0, self.burn_in)  # [B, L, A, n or d]
+        raw = unroll_with_burn_in(self.actor, obs[:, :-1], h0, self.burn_in, b.is_init)  # [B, L, A, n or d]
         pi = self._policy_action(raw, b.avail_now, sample=True)
         q_tot_pi = mix_values(self.mixer, call_detached(self.critic, obs[:, :-1], pi), state_now, detached=True,
                               **self._mixer_inputs(obs[:, :-1], pi, b.avail_now))

@@ -89,8 +89,11 @@ class SequenceLoss(LossModule):
                                   f"it gives: {', '.join(sorted(provided)) or 'none'}")
 
 
-def unroll_with_burn_in(net: nn.Module, obs: torch.Tensor, h0, burn_in: int) -> torch.Tensor:
-    """``net.unroll`` over ``[B, T, A, F]``; the first ``burn_in`` steps of a recurrent net get no gradient.
+def unroll_with_burn_in(net: nn.Module, obs: torch.Tensor, h0, burn_in: int,
+                        is_init: torch.Tensor | None = None) -> torch.Tensor:
+    """``net.unroll`` over ``[B, T, A, F]``; the first ``burn_in`` steps of a recurrent net pass no gradient
+    in the sequences that continue an episode (``is_init`` ``[B]`` false; None: every sequence). Sequences
+    that start an episode keep their gradient: they need no warm-up.
 
     >>> from marl_torchrl.modules.agents import SharedAgentNet
     >>> net = SharedAgentNet(3, 2, 4, hidden_dim=8)
@@ -99,13 +102,22 @@ def unroll_with_burn_in(net: nn.Module, obs: torch.Tensor, h0, burn_in: int) -> 
     torch.Size([5, 6, 2, 4])
     >>> bool(torch.autograd.grad(out[:, :2].sum(), net.head.weight)[0].eq(0).all())  # burn-in: no gradient
     True
+    >>> out = unroll_with_burn_in(net, torch.randn(5, 6, 2, 3), None, 2, is_init=torch.tensor([True] + [False] * 4))
+    >>> bool(torch.autograd.grad(out[0, :2].sum(), net.head.weight)[0].ne(0).any())  # an episode start keeps it
+    True
     """
     if burn_in == 0 or not getattr(net, "rnn", False):
         return net.unroll(obs, h0)[0]
-    with torch.no_grad():
+    if is_init is None or not bool(is_init.any()):
+        with torch.no_grad():
+            pre, h_b = net.unroll(obs[:, :burn_in], h0)
+    else:
         pre, h_b = net.unroll(obs[:, :burn_in], h0)
+        keep = is_init.bool()
+        pre = torch.where(keep.view(-1, *[1] * (pre.dim() - 1)), pre, pre.detach())
+        h_b = torch.where(keep.view(-1, *[1] * (h_b.dim() - 1)), h_b, h_b.detach())
     post, _ = net.unroll(obs[:, burn_in:], h_b)
-    return torch.cat([pre.detach(), post], dim=1)
+    return torch.cat([pre.detach() if is_init is None else pre, post], dim=1)
 
 
 def mix_values(mixer, chosen: torch.Tensor, state: torch.Tensor | None, *, detached: bool = False,

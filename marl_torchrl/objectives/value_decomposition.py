@@ -100,9 +100,9 @@ class ValueDecompositionLoss(SequenceLoss):
         self.double_q, self.loss_function = bool(double_q), loss_function
         self.weighting, self.alpha = weighting, float(alpha)
 
-    def _unroll_online(self, obs: torch.Tensor, h0) -> torch.Tensor:
+    def _unroll_online(self, obs: torch.Tensor, h0, is_init: torch.Tensor | None = None) -> torch.Tensor:
         """Online Q-values ``[B, L+1, A, n]``; burn-in steps of mid-episode sequences get no gradient."""
-        return unroll_with_burn_in(self.agent_net, obs, h0, self.burn_in)
+        return unroll_with_burn_in(self.agent_net, obs, h0, self.burn_in, is_init)
 
     @torch.no_grad()
     def _weights(self, q_taken, target, action, greedy, q_star_target, state) -> torch.Tensor:
@@ -124,7 +124,7 @@ class ValueDecompositionLoss(SequenceLoss):
         # Steps nobody reads are skipped: the online net's last step (read only by double Q; a GRU's
         # earlier outputs do not depend on it) and a feed-forward target net's first (same numbers).
         full = b.recurrent or not self.skip_unread_steps
-        q_all = self._unroll_online(obs if self.double_q or not self.skip_unread_steps else obs[:, :-1], h0)
+        q_all = self._unroll_online(obs if self.double_q or not self.skip_unread_steps else obs[:, :-1], h0, b.is_init)
         q_now = q_all[:, : obs.shape[1] - 1]  # [B, L, A, n]
         with torch.no_grad():
             q_next_target = self.agent_net_target.unroll(obs, h0)[0][:, 1:] if full else \
@@ -154,7 +154,7 @@ class ValueDecompositionLoss(SequenceLoss):
             per = F.smooth_l1_loss(q_taken, target, reduction="none")
         loss, extra = masked_mean(per, valid), {}
         if self.central is not None:  # Weighted QMIX: Q* learns the same targets; QMIX's errors are weighted
-            q_star_all = unroll_with_burn_in(self.central.agent_net, obs, None, self.burn_in)  # never acts: h0 = 0
+            q_star_all = unroll_with_burn_in(self.central.agent_net, obs, None, self.burn_in, b.is_init)  # never acts: h0 = 0
             q_star = self.central.joint_value(q_star_all[:, :-1], action, state[:, :-1])
             central_loss = masked_mean((q_star - target).pow(2), valid)
             weight = self._weights(q_taken, target, action, greedy, q_star_target[:, :-1], state[:, :-1])
