@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from families import family_params
 from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
 
@@ -88,7 +89,7 @@ def _check_action(env, info, td, num_envs):
     assert reward.shape == (num_envs, 1) and torch.isfinite(reward).all()
 
 
-@pytest.mark.parametrize("env_name", ENVS)
+@pytest.mark.parametrize("env_name", family_params(ENVS))
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_algorithm_builds_and_acts_on_every_env(algorithm, env_name):
     cfg = compose_cfg(f"algorithm={algorithm}", f"env={env_name}", *SMALL)

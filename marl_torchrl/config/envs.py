@@ -32,10 +32,9 @@ class EnvConfig:
     family: str = opt(MISSING, "env family (vmas, matrix, gridworld, lbf, pettingzoo, smax, ...)")
     task: str = opt(MISSING, "the family's task, scenario, map or id")
     name: str = opt("", "free text for run names")
-    num_envs: int = opt(32, "parallel envs", positive)
+    num_envs: int = opt(1, "parallel envs", positive)
     max_steps: Optional[int] = opt(None, "time limit (truncated, never terminated); null = the env's own",
                                    or_none(positive))
-    team_reward: str = opt("mean", "team reward from per-agent rewards", one_of(*TEAM_REWARDS))
 
     def cross_check(self, prefix: str) -> None:
         own = ENV_SCHEMAS.get(self.family)
@@ -48,6 +47,7 @@ class EnvConfig:
 class VmasConfig(EnvConfig):
     family: str = opt("vmas", "env family")
     max_steps: Optional[int] = opt(100, "time limit (truncated, never terminated)", or_none(positive))
+    team_reward: str = opt("mean", "team reward from the agents' rewards", one_of(*TEAM_REWARDS))
     continuous_actions: bool = opt(False, "Bounded actions instead of Categorical ones")
     scenario_kwargs: Dict[str, Any] = opt({}, "keyword arguments of the VMAS scenario")
 
@@ -73,7 +73,6 @@ class MatrixTwoStepConfig(EnvConfig):
 class GridWorldConfig(EnvConfig):
     family: str = opt("gridworld", "env family")
     task: str = opt("gridworld25", "the task", one_of("gridworld25"))
-    num_envs: int = opt(64, "parallel envs", positive)
     max_steps: Optional[int] = opt(100, "time limit (truncated)", or_none(positive))
     size: int = opt(25, "grid side", positive)
     n_agents: int = opt(4, "agents", positive)
@@ -86,7 +85,6 @@ class GridWorldConfig(EnvConfig):
 @dataclass
 class LBFConfig(EnvConfig):
     family: str = opt("lbf", "env family")
-    num_envs: int = opt(8, "parallel envs", positive)
     team_reward: str = opt("sum", "team reward: LBF normalises the agents' rewards, a full clear pays 1 in total",
                            one_of(*TEAM_REWARDS))
 
@@ -94,7 +92,6 @@ class LBFConfig(EnvConfig):
 @dataclass
 class PettingZooConfig(EnvConfig):
     family: str = opt("pettingzoo", "env family")
-    num_envs: int = opt(8, "parallel envs", positive)
     team_reward: str = opt("sum", "team reward: the sum over agents, as EPyMARL and JaxMARL report MPE",
                            one_of(*TEAM_REWARDS))
     parallel: str = opt("serial", "serial: one process loops over copies; process: one worker per copy",
@@ -105,7 +102,8 @@ class PettingZooConfig(EnvConfig):
 @dataclass
 class SMAXConfig(EnvConfig):
     family: str = opt("smax", "env family")
-    num_envs: int = opt(8, "parallel envs", positive)
+    team_reward: str = opt("mean", "team reward: SMAX pays every ally the same reward, so mean is the team's",
+                           one_of(*TEAM_REWARDS))
     see_enemy_actions: bool = opt(True, "observations show the enemies' last actions")
     walls_cause_death: bool = opt(True, "a unit touching the map edge dies")
     won_battle_bonus: float = opt(1.0, "reward on the winning step")
@@ -157,7 +155,11 @@ def env_config(cfg: Any, prefix: str = "env") -> EnvConfig:
     if not isinstance(cfg, Mapping) and not hasattr(cfg, "keys"):
         raise ConfigError(f"{prefix} must be a mapping, got {type(cfg).__name__}")
     family = cfg.get("family")
+    if family is None:
+        raise ConfigError(f"{prefix} needs a 'family' (one of {', '.join(sorted(ENV_SCHEMAS))})")
     schema = env_schema(family, cfg.get("task"))
+    if cfg.get("task") in (None, "") and dataclasses.fields(schema)[1].default is MISSING:
+        raise ConfigError(f"{prefix} family '{family}' needs a 'task'")
     obj = structured_from(schema, cfg, prefix, what=f"for env family '{family}'")
     validate(obj, prefix)
     return obj

@@ -72,7 +72,9 @@ def or_none(check: Check) -> Check:
 
 def one_of(*choices: Any) -> Check:
     def checked(x: Any) -> str | None:
-        return None if x in choices else f"must be one of {', '.join(map(str, choices))}"
+        names = [str(c) for c in choices]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        return None if x in choices else f"must be {listed}"
 
     checked.choices = choices  # type: ignore[attr-defined]
     return checked

@@ -189,6 +189,7 @@ def compose_config(*overrides: str, config_dir: Path = CONFIG_DIR) -> RunConfig:
 
 def structured_from(schema: type, values: Mapping, prefix: str, what: str = "") -> Any:
     """``schema`` filled from ``values`` (a mapping or OmegaConf node); bad keys and types in one line."""
+    _check_plain_types(schema, values, prefix)
     base = _open_dicts(OmegaConf.structured(schema))
     try:
         return OmegaConf.to_object(OmegaConf.merge(base, values))
@@ -198,6 +199,20 @@ def structured_from(schema: type, values: Mapping, prefix: str, what: str = "") 
             known = ", ".join(sorted(f.name for f in dataclasses.fields(schema)))
             raise ConfigError(f"unknown key '{prefix}.{key}' {what}; known: {known}".replace("  ", " ")) from None
         raise ConfigError(f"{prefix}.{key}: {str(err).splitlines()[0]}") from None
+
+
+def _check_plain_types(schema: type, values: Mapping, prefix: str) -> None:
+    """Python values are taken as typed: a bool key wants True/False (not "yes"), a dict key a mapping.
+    (The command line follows OmegaConf's conversions: ``key=yes`` is true there.)"""
+    if isinstance(values, DictConfig):
+        return
+    hints = {f.name: str(f.type) for f in dataclasses.fields(schema)}
+    for key, value in values.items():
+        hint = hints.get(key, "")
+        if hint == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"{prefix}.{key} must be true or false, got {value!r}")
+        if hint.startswith("Dict") and value is not None and not isinstance(value, (Mapping, DictConfig)):
+            raise ConfigError(f"{prefix}.{key} must be a mapping, got {value!r}")
 
 
 def run_config_from_dict(values: Mapping, schemas: Mapping[str, str] | None = None) -> RunConfig:

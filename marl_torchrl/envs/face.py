@@ -161,14 +161,15 @@ def describe(env: EnvBase) -> EnvSpecInfo:
 
 def episode_metric_keys(env: EnvBase) -> dict[str, Any]:
     """The family's hook for its own episode metrics: ``{name: key}`` of flags or values the env writes
-    on an episode's last step (SMAX: ``{"battle_won": "battle_won"}``), read from the base env's
-    ``episode_metric_keys`` attribute. The loop logs them as ``rollout/<name>``, evaluation as ``eval/<name>``.
+    on an episode's last step (SMAX: ``{"battle_won": "battle_won"}``), read from the base env class's
+    ``episode_metric_keys`` attribute (the class's: batched envs forward unknown instance attributes to
+    their workers). The loop logs them as ``rollout/<name>``, evaluation as ``eval/<name>``.
 
     >>> episode_metric_keys(make_env({"family": "matrix", "task": "two_step"}))
     {}
     """
     base = env.base_env if isinstance(env, TransformedEnv) else env
-    return dict(getattr(base, "episode_metric_keys", None) or {})
+    return dict(getattr(type(base), "episode_metric_keys", None) or {})
 
 
 def _max_steps(env: EnvBase) -> Optional[int]:

@@ -2,7 +2,7 @@
 
 Tasks and config keys (:class:`~marl_torchrl.config.envs.MatrixOneStepConfig` and
 :class:`~marl_torchrl.config.envs.MatrixTwoStepConfig`; besides ``family``, ``num_envs``, ``name``, ``max_steps`` (leave null: the
-games end on their own) and ``team_reward`` (accepted, no effect: the reward is already shared)):
+games end on their own); the reward is already the team's):
 
 - ``task: one_step`` -- one-step N-player game. ``payoff``: nested list with one axis per agent
   (N = its number of dims >= 2), every axis the same length n (a hypercube: n actions per agent).
