@@ -181,7 +181,7 @@ def test_tiny_vmas_run_and_evaluation(make_cfg, tmp_path, continuous):
 
 
 def test_dop_mixer_drops_into_value_decomposition(make_cfg, tmp_path):
-    cfg = make_cfg(["algorithm=qmix", "algorithm.mixer=dop", "algorithm.mixer_options=null",
+    cfg = make_cfg(["algorithm=qmix", "algorithm.mixer=dop",
                     "env=matrix/two_step", "total_frames=256", "env.num_envs=32", "collector.frames_per_batch=64",
                     "replay.batch_size=8", "eval.episodes=4", "model.hidden_dim=16"])
     assert "eval/ep_reward" in run(cfg, tmp_path)

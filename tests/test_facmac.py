@@ -114,7 +114,7 @@ def test_continuous_actor_is_bounded_and_regularised():
 @pytest.mark.parametrize("overrides, message", [
     (["algorithm.mixer=qmx"], "unknown mixer 'qmx'"),
     (["algorithm.actor_lr=0"], "lr must be > 0"),
-    (["algorithm.gumbel_temperature=0"], "gumbel_temperature > 0"),
+    (["algorithm.gumbel_temperature=0"], "gumbel_temperature( must be)? > 0"),
     (["algorithm.mixer_options.init_scale=-1"], "init_scale must be > 0"),
 ])
 def test_bad_config_is_a_clear_error(make_cfg, tmp_path, overrides, message):
