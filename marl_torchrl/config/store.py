@@ -23,7 +23,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from marl_torchrl.config.algorithms import ALGORITHM_SCHEMAS
@@ -163,7 +163,10 @@ def to_run_config(cfg: Any) -> RunConfig:
         plain.pop("hydra", None)
         return run_config_from_dict(plain)
     if isinstance(cfg, DictConfig):
-        cfg = OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"}) if "hydra" in cfg else cfg
+        if "hydra" in cfg:  # a config composed with Hydra's own node: the run's keys only
+            cfg = cfg.copy()
+            with open_dict(cfg):
+                cfg.pop("hydra")
         try:
             cfg = OmegaConf.to_object(cfg)
         except OmegaConfBaseException as err:
