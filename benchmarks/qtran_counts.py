@@ -6,7 +6,7 @@ from uniform data (epsilon = 1 throughout) with the overrides of ``tests/test_ma
 ``benchmarks/results/qtran_counts.csv`` (algorithm, seed, greedy_return, reached_8) and prints
 "<algorithm>: reached 8 on k/n".
 
-    python benchmarks/qtran_counts.py [--algorithms qmix vdn qmix_nonmono ow_qmix cw_qmix] \\
+    python benchmarks/qtran_counts.py [--algorithms qmix vdn qmix_nonmono ow_qmix cw_qmix facmac qplex] \\
         [--seeds 0 1 ... 9] [--frames 6400] [--override key=value ...]
 
 Any registered algorithm name works. The ``algorithm.*`` keys of ``UNIFORM`` (epsilon, TD(lambda),
@@ -29,7 +29,7 @@ from test_matrix_games import UNIFORM  # noqa: E402  (the tests' uniform-data ov
 RESULTS = ROOT / "benchmarks" / "results"
 GAME = "matrix/nonmonotonic"
 OPTIMUM = 8.0
-DEFAULT_ALGORITHMS = ["qmix", "vdn", "qmix_nonmono", "ow_qmix", "cw_qmix", "facmac"]
+DEFAULT_ALGORITHMS = ["qmix", "vdn", "qmix_nonmono", "ow_qmix", "cw_qmix", "facmac", "qplex"]
 
 COMMON = [o for o in UNIFORM if not o.startswith("algorithm.")]  # env, model, collector, replay, eval...
 Q_LEARNING = [o for o in UNIFORM if o.startswith("algorithm.")]  # epsilon = 1, 1-step targets, lr...
