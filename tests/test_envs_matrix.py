@@ -1,18 +1,21 @@
 """Matrix games: face, exact payoffs, termination, bad payoffs."""
-from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torchrl.envs.utils import check_env_specs, step_mdp
 from torchrl.data import Categorical
 
 from marl_torchrl import keys
+from marl_torchrl.config import compose_config
 from marl_torchrl.envs import describe, make_env
 from marl_torchrl.envs.render import RenderError, render_frames
 from marl_torchrl.registry import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "env" / "matrix"
+
+
+def preset(name: str):
+    """A preset as the command line composes it (presets start from their schema through ``defaults:``)."""
+    return compose_config(f"env=matrix/{name}").env
 P2A = [[7.0, 7.0], [7.0, 7.0]]
 P2B = [[0.0, 1.0], [1.0, 8.0]]
 
@@ -87,13 +90,13 @@ def test_one_step_three_players():
 
 
 def test_config_files():
-    nonmono = make_env(OmegaConf.load(f"{CONFIGS}/nonmonotonic.yaml"), num_envs=2)
+    nonmono = make_env(preset("nonmonotonic"), num_envs=2)
     assert describe(nonmono).n_actions == 3
     td = nonmono.reset()
     td[keys.ACTION] = torch.tensor([[0, 0], [0, 1]])
     assert nonmono.step(td)["next", keys.REWARD].flatten().tolist() == [8.0, -12.0]
     for name in ("one_step", "two_step"):
-        cfg = OmegaConf.load(f"{CONFIGS}/{name}.yaml")
+        cfg = preset(name)
         assert cfg.family == "matrix" and cfg.task in ("one_step", "two_step")
         check_env_specs(make_env(cfg, num_envs=2))
 

@@ -5,16 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torchrl.data import Bounded, Categorical
 from torchrl.envs.utils import check_env_specs
 
 from marl_torchrl import keys
+from marl_torchrl.config import compose_config
 from marl_torchrl.envs import describe, make_env
 from marl_torchrl.envs.render import RenderError, render_frames, save_video
 from marl_torchrl.registry import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "env" / "vmas"
 BALANCE = {"family": "vmas", "task": "balance", "max_steps": 4, "scenario_kwargs": {"n_agents": 4}}
 
 
@@ -118,7 +117,7 @@ def test_bad_vmas_configs_raise_one_line(cfg, match):
 
 @pytest.mark.parametrize("name", ["balance", "navigation", "transport", "wheel"])
 def test_config_files(name):
-    cfg = OmegaConf.load(CONFIGS / f"{name}.yaml")
+    cfg = compose_config(f"env=vmas/{name}").env  # presets start from their schema through ``defaults:``
     assert cfg.family == "vmas" and cfg.task == name and not cfg.continuous_actions
     env = make_env(cfg, num_envs=2)
     check_env_specs(env)

@@ -56,13 +56,15 @@ def build_value_decomposition(
 ) -> AlgorithmParts:
     """Policy, loss, optimiser and target updater for IQL / VDN / QMIX / any mixer (``cfg.mixer``);
     a :class:`~marl_torchrl.config.WeightedQMIXConfig` adds Weighted QMIX's central ``Q*``."""
-    cfg = as_config(cfg, ValueDecompositionConfig, "algorithm")
+    weighted = isinstance(cfg, WeightedQMIXConfig) or (  # a mapping that names a weighting is Weighted QMIX's
+        not isinstance(cfg, ValueDecompositionConfig) and "weighting" in cfg)
+    cfg = as_config(cfg, WeightedQMIXConfig if weighted else ValueDecompositionConfig, "algorithm")
     require_discrete(cfg.name, info)
     net = build_agent_net(model_cfg, info, info.n_actions).to(device)
     mixer = None
     if cfg.mixer is not None:
         mixer = make_mixer(cfg.mixer, info.n_agents, info.state_dim, **cfg.mixer_options).to(device)
-    central, weighted = None, isinstance(cfg, WeightedQMIXConfig)
+    central = None
     if weighted:  # Weighted QMIX's central Q*: own agent net + feed-forward mixer
         central_mixer = make_mixer("feedforward", info.n_agents, info.state_dim,
                                    mixing_embed_dim=cfg.central_mixer_embed)

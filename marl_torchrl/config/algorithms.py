@@ -85,7 +85,7 @@ class WeightedQMIXConfig(ValueDecompositionConfig):
     """Weighted QMIX (Rashid et al. 2020): QMIX's loss weighted per transition, a central Q* for targets."""
 
     weighting: str = opt(MISSING, "ow: weight 1 where Q_tot < y; cw: weight 1 at greedy joint actions or y > Q*",
-                         one_of("ow", "cw"))
+                         one_of("ow", "cw", unknown="weighting"))
     mixer: Optional[str] = opt("qmix", "QMIX's mixer (weighted)")
     alpha: float = opt(0.1, "weight of down-weighted transitions", unit_open_closed)
     central_mixer_embed: int = opt(256, "hidden units of Q*'s feed-forward mixer", positive)

@@ -5,11 +5,11 @@ Hydra's ConfigStore). A new family registers its dataclass with :func:`register_
 
 >>> cfg = env_config({"family": "vmas", "task": "balance", "scenario_kwargs": {"n_agents": 3}})
 >>> type(cfg).__name__, cfg.num_envs, cfg.continuous_actions
-('VmasConfig', 32, False)
+('VmasConfig', 1, False)
 >>> env_config({"family": "vmas", "task": "balance", "continuous": True})
 Traceback (most recent call last):
 ...
-marl_torchrl.registry.ConfigError: unknown key 'env.continuous' for env family 'vmas'; known: continuous_actions, family, max_steps, name, num_envs, scenario_kwargs, task, team_reward
+marl_torchrl.registry.ConfigError: unknown key 'env.continuous' (an unknown option of env family 'vmas'); known: continuous_actions, family, max_steps, name, num_envs, scenario_kwargs, task, team_reward
 """
 from __future__ import annotations
 
@@ -46,7 +46,6 @@ class EnvConfig:
 @dataclass
 class VmasConfig(EnvConfig):
     family: str = opt("vmas", "env family")
-    max_steps: Optional[int] = opt(100, "time limit (truncated, never terminated)", or_none(positive))
     team_reward: str = opt("mean", "team reward from the agents' rewards", one_of(*TEAM_REWARDS))
     continuous_actions: bool = opt(False, "Bounded actions instead of Categorical ones")
     scenario_kwargs: Dict[str, Any] = opt({}, "keyword arguments of the VMAS scenario")
@@ -56,7 +55,7 @@ class VmasConfig(EnvConfig):
 class MatrixOneStepConfig(EnvConfig):
     family: str = opt("matrix", "env family")
     task: str = opt("one_step", "one_step: one axis of payoff per agent", one_of("one_step"))
-    payoff: Any = opt([[1, 0], [0, 1]], "nested list, one axis per agent (a hypercube)")
+    payoff: Any = opt(MISSING, "nested list, one axis per agent (a hypercube)")
     n_agents: Optional[int] = opt(None, "optional: checked against the payoff's shape", or_none(positive))
     n_actions: Optional[int] = opt(None, "optional: checked against the payoff's shape", or_none(positive))
 
@@ -72,7 +71,7 @@ class MatrixTwoStepConfig(EnvConfig):
 @dataclass
 class GridWorldConfig(EnvConfig):
     family: str = opt("gridworld", "env family")
-    task: str = opt("gridworld25", "the task", one_of("gridworld25"))
+    task: str = opt("gridworld25", "the task (gridworld25)")
     max_steps: Optional[int] = opt(100, "time limit (truncated)", or_none(positive))
     size: int = opt(25, "grid side", positive)
     n_agents: int = opt(4, "agents", positive)
@@ -158,8 +157,6 @@ def env_config(cfg: Any, prefix: str = "env") -> EnvConfig:
     if family is None:
         raise ConfigError(f"{prefix} needs a 'family' (one of {', '.join(sorted(ENV_SCHEMAS))})")
     schema = env_schema(family, cfg.get("task"))
-    if cfg.get("task") in (None, "") and dataclasses.fields(schema)[1].default is MISSING:
-        raise ConfigError(f"{prefix} family '{family}' needs a 'task'")
-    obj = structured_from(schema, cfg, prefix, what=f"for env family '{family}'")
+    obj = structured_from(schema, cfg, prefix, what=f"env family '{family}'")
     validate(obj, prefix)
     return obj

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 
 from marl_torchrl.registry import ConfigError
 
-Check = Callable[[Any], Optional[str]]  # value -> None when fine, else what it must be
+Check = Callable[[Any], Optional[str]]  # value -> None when fine, else what it must be (or "!" + a whole message)
 
 
 def opt(default: Any, help: str, check: Check | None = None) -> Any:
@@ -70,11 +70,18 @@ def or_none(check: Check) -> Check:
     return checked
 
 
-def one_of(*choices: Any) -> Check:
+def one_of(*choices: Any, unknown: str | None = None) -> Check:
+    """``x`` in ``choices``: "<key> must be a or b", or with ``unknown="weighting"``
+    "unknown weighting 'x'; known: a, b (<key>)" for keys that name a kind of thing."""
+
     def checked(x: Any) -> str | None:
+        if x in choices:
+            return None
         names = [str(c) for c in choices]
+        if unknown:
+            return f"!unknown {unknown} {x!r}; known: {', '.join(names)} ({{key}})"
         listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-        return None if x in choices else f"must be {listed}"
+        return f"must be {listed}"
 
     checked.choices = choices  # type: ignore[attr-defined]
     return checked
@@ -96,8 +103,9 @@ def validate(cfg: Any, prefix: str = "") -> None:
         check = f.metadata.get("check")
         if check is not None:
             msg = check(value)
-            if msg is not None:
-                raise ConfigError(f"{dot}{f.name} {msg}, got {value!r}")
+            if msg is not None:  # "!..." is a whole message naming the key itself
+                raise ConfigError(msg[1:].format(key=f"{dot}{f.name}") if msg.startswith("!")
+                                  else f"{dot}{f.name} {msg}, got {value!r}")
         if dataclasses.is_dataclass(value):
             validate(value, f"{dot}{f.name}")
     hook = getattr(cfg, "cross_check", None)

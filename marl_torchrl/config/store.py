@@ -15,7 +15,7 @@ marl_torchrl.registry.ConfigError: replay.batch_size: Value 'abc' of type 'str' 
 >>> compose_config("no_such_key=1")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-marl_torchrl.registry.ConfigError: unknown key 'no_such_key'; known: algorithm, checkpoint, collector, device, env, ...
+marl_torchrl.registry.ConfigError: unknown key 'no_such_key' (an unknown option of the run); known: algorithm, checkpoint, ...env, ...
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from marl_torchrl.config.algorithms import ALGORITHM_SCHEMAS
 from marl_torchrl.config.envs import ENV_SCHEMAS, env_schema
-from marl_torchrl.config.fields import validate
+from marl_torchrl.config.fields import field_help, validate
 from marl_torchrl.config.run import RunConfig
 from marl_torchrl.registry import ConfigError
 
@@ -88,6 +88,17 @@ def schema_name(obj: Any, kind: str) -> str:
     raise ConfigError(f"{type(obj).__name__} is no registered {kind} config")
 
 
+def unknown_key(key: str, known: Iterable[str] | None) -> str:
+    """The one message of every unknown key, wherever it is caught.
+
+    >>> unknown_key("algorithm.lrr", ["lr", "gamma"])
+    "unknown key 'algorithm.lrr' (an unknown option of algorithm); known: gamma, lr"
+    """
+    group = key.rpartition(".")[0] or "the run"
+    options = f"; known: {', '.join(sorted(known))}" if known else ""
+    return f"unknown key '{key}' (an unknown option of {group}){options}"
+
+
 def one_line(err: BaseException, known: Any = None) -> str:
     """An OmegaConf / Hydra error as one line naming the key."""
     cause = err
@@ -96,8 +107,9 @@ def one_line(err: BaseException, known: Any = None) -> str:
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     key = getattr(cause, "full_key", None)
     if "not in" in text and "Key" in text and key:
-        options = f"; known: {', '.join(sorted(known))}" if known else ""
-        return f"unknown key '{key}'{options}"
+        return unknown_key(key, known)
+    if isinstance(cause, MissingMandatoryValue) and key:
+        return f"{key.rpartition('.')[0] or 'the config'} needs a '{key.rpartition('.')[2]}'"
     if key:
         return f"{key}: {text}"
     return text
@@ -167,6 +179,7 @@ def to_run_config(cfg: Any) -> RunConfig:
             cfg = cfg.copy()
             with open_dict(cfg):
                 cfg.pop("hydra")
+        _refuse_added_keys(cfg, "")
         try:
             cfg = OmegaConf.to_object(cfg)
         except OmegaConfBaseException as err:
@@ -185,6 +198,19 @@ def to_run_config(cfg: Any) -> RunConfig:
     return cfg
 
 
+def _refuse_added_keys(node: DictConfig, prefix: str) -> None:
+    """A key added with ``+key=`` to a typed group would be dropped silently when the dataclass is built."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return
+    known = {f.name for f in dataclasses.fields(schema)}
+    for key in node.keys():
+        if key not in known:
+            raise ConfigError(unknown_key(f"{prefix}{key}", known))
+        if not OmegaConf.is_missing(node, key) and isinstance(node.get(key), DictConfig):
+            _refuse_added_keys(node.get(key), f"{prefix}{key}.")
+
+
 def compose_config(*overrides: str, config_dir: Path = CONFIG_DIR) -> RunConfig:
     """The checked :class:`RunConfig` of ``marl-train <overrides>``: the one way to get CLI numbers in Python."""
     return to_run_config(compose_dict(*overrides, config_dir=config_dir))
@@ -199,8 +225,10 @@ def structured_from(schema: type, values: Mapping, prefix: str, what: str = "") 
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", "") or ""
         if "not in" in str(err):
-            known = ", ".join(sorted(f.name for f in dataclasses.fields(schema)))
-            raise ConfigError(f"unknown key '{prefix}.{key}' {what}; known: {known}".replace("  ", " ")) from None
+            known = [f.name for f in dataclasses.fields(schema)]
+            raise ConfigError(unknown_key(f"{prefix}.{key}", known).replace(f"of {prefix})", f"of {what or prefix})")) from None
+        if isinstance(err, MissingMandatoryValue):
+            raise ConfigError(f"{prefix} needs a '{key}' ({dict(field_help(schema)).get(key, '')})") from None
         raise ConfigError(f"{prefix}.{key}: {str(err).splitlines()[0]}") from None
 
 

@@ -163,6 +163,8 @@ def make_gridworld_env(cfg: GridWorldConfig, num_envs: int, device) -> EnvBase:
     >>> env.reset()["agents", "observation"].shape
     torch.Size([2, 2, 9])
     """
+    if cfg.task != "gridworld25":
+        raise ConfigError(f"unknown gridworld task {cfg.task!r}; known: gridworld25")
     options = {k: getattr(cfg, k) for k in OPTIONS}
     env = GridWorld25(num_envs, device=device, time_limit=cfg.max_steps or 100, **options)
     return standard_face(env, max_steps=cfg.max_steps)
