@@ -95,6 +95,16 @@ class Registry(Generic[T]):
             raise ConfigError(f"unknown {self.kind} '{name}'; known: {', '.join(sorted(self._items))}")
         return self._items[name]
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (a plugin's builder, e.g. after a test registered it).
+
+        >>> r = Registry("mixer")
+        >>> _ = r.register("sum")(sum)
+        >>> r.remove("sum"); r.names()
+        []
+        """
+        self._items.pop(name, None)
+
     def names(self) -> list[str]:
         return sorted(self._items)
 

@@ -22,7 +22,16 @@ def doc():
     assert len(blocks) >= 5
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - the documentation's own code
-    return namespace
+    yield namespace
+    # forget what the page registered: later tests (and doctests) list the shipped names only
+    from marl_torchrl.config import ALGORITHM_SCHEMAS, ENV_SCHEMAS
+    from marl_torchrl.registry import ALGORITHMS, ENV_FAMILIES, MIXERS
+
+    MIXERS.remove("gated_sum")
+    ALGORITHMS.remove("online_iql")
+    ALGORITHM_SCHEMAS.pop("online_iql", None)
+    ENV_FAMILIES.remove("penalty")
+    ENV_SCHEMAS.pop("penalty", None)
 
 
 def test_the_mixer_template_plugs_into_q_learning(doc, tmp_path):
