@@ -71,7 +71,8 @@ def test_represents_qtran_non_monotonic_payoff_with_igm():
     benchmarks/qtran_counts.py's question."""
     torch.manual_seed(0)
     payoff = torch.tensor([[8.0, -12, -12], [-12, 0, 0], [-12, 0, 0]])
-    mixer = QPLEXMixer(2, 1, hypernet_embed=32, attention_heads=4)
+    # the function class does not depend on detach_advantage (same values, see below); the full gradient fits faster
+    mixer = QPLEXMixer(2, 1, hypernet_embed=32, attention_heads=4, detach_advantage=False)
     q_table = torch.nn.Parameter(torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]))
     opt = torch.optim.Adam([q_table, *mixer.parameters()], lr=1e-2)
     joints = torch.tensor(list(itertools.product(range(3), repeat=2)))
@@ -137,3 +138,23 @@ def test_bad_options_are_one_line_errors():
         QPLEXMixer(A, S)(torch.zeros(2, A, 1), torch.zeros(2, S))
     with pytest.raises(ValueError, match="action indices"):
         QPLEXMixer(A, S, action_bits=1)(torch.zeros(2, A, 1), torch.zeros(2, S), torch.full((2, A, 1), 2), torch.zeros(2, A, 3))
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_detached_advantages_keep_the_value_and_send_q_gradient_through_the_weighted_sum(detach):
+    """The reference's ``is_minus_one`` form: same Q_tot; each Q_i's gradient is w_i(s), as in a weighted VDN."""
+    torch.manual_seed(0)
+    mixer = QPLEXMixer(n_agents=2, state_dim=4, detach_advantage=detach)
+    q_all = torch.randn(6, 2, 3, requires_grad=True)
+    state, actions = torch.randn(6, 4), torch.randint(3, (6, 2, 1))
+    q_tot = mixer(q_all.gather(-1, actions), state, actions=actions, action_values=q_all)
+    other = QPLEXMixer(n_agents=2, state_dim=4, detach_advantage=not detach)
+    other.load_state_dict(mixer.state_dict())
+    assert torch.allclose(q_tot, other(q_all.gather(-1, actions), state, actions=actions, action_values=q_all), atol=1e-6)
+    grad = torch.autograd.grad(q_tot.sum(), q_all)[0]
+    w = mixer.weights(state)[0]
+    chosen = torch.zeros_like(q_all).scatter(-1, actions, 1.0)
+    if detach:
+        assert torch.allclose(grad, w.unsqueeze(-1) * chosen, atol=1e-6)
+    else:
+        assert not torch.allclose(grad, w.unsqueeze(-1) * chosen, atol=1e-6)

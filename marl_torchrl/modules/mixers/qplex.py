@@ -54,6 +54,10 @@ class QPLEXMixer(StateMixer):
         hypernet_embed: hidden width of the weight network ``w(s)`` and of the ``lambda`` heads (pymarl: 64).
         attention_heads: number of ``lambda`` heads (pymarl's ``num_kernel``: 4).
         action_bits: bits per agent of the joint-action code (action indices below ``2 ** action_bits``).
+        detach_advantage: write ``Q_tot`` as ``sum_i Q_i' + sum_i (lambda_i - 1) A_i'`` with the advantages
+            ``A_i'`` held constant (the reference implementation's ``is_minus_one`` form): the same value, but
+            each ``Q_i`` learns through the sum, as in VDN with weights ``w_i(s)``, and ``lambda`` alone fits
+            the non-monotonic rest. False: gradient also flows through ``V_i`` and ``A_i'``.
         state_shape: torchrl's keyword for the state size (flat states only).
         device: torch device of the parameters.
 
@@ -84,6 +88,7 @@ class QPLEXMixer(StateMixer):
         hypernet_embed: int = 64,
         attention_heads: int = 4,
         action_bits: int = 8,
+        detach_advantage: bool = True,
         state_shape: Any = None,
         device: Any = None,
     ):
@@ -100,6 +105,7 @@ class QPLEXMixer(StateMixer):
         self.head_key = _mlp(S, H, K, device)  # |k_h(s)|
         self.head_agent = _mlp(S, H, K * A, device)  # sigmoid(g_h(s))_i
         self.head_action = _mlp(S + A * self.action_bits, H, K * A, device)  # sigmoid(u_h(s, a))_i
+        self.detach_advantage = bool(detach_advantage)
         self.register_buffer("_bit_values", 2 ** torch.arange(self.action_bits, device=device), persistent=False)
 
     def action_code(self, actions: torch.Tensor) -> torch.Tensor:
@@ -145,7 +151,10 @@ class QPLEXMixer(StateMixer):
         v = values.max(-1).values  # [*B, A]
         w, b = self.weights(state)
         adv = w * (q.squeeze(-1) - v)  # A_i' <= 0 at available actions
-        return (w * v + b).sum(-1, keepdim=True) + (self.lambdas(state, actions) * adv).sum(-1, keepdim=True)
+        lam = self.lambdas(state, actions)
+        if self.detach_advantage:  # the same value, as sum_i Q_i' + sum_i (lambda_i - 1) A_i' with A' a constant
+            return (w * q.squeeze(-1) + b).sum(-1, keepdim=True) + ((lam - 1.0) * adv.detach()).sum(-1, keepdim=True)
+        return (w * v + b).sum(-1, keepdim=True) + (lam * adv).sum(-1, keepdim=True)
 
     def extra_repr(self) -> str:
         return (f"n_agents={self.n_agents}, state_dim={self.state_dim}, embed_dim={self.embed_dim}, "
@@ -154,4 +163,5 @@ class QPLEXMixer(StateMixer):
 
 #: ``build_qplex(n_agents, state_dim, **options)``, registered as mixer ``"qplex"``; unknown options are a ``ConfigError``.
 build_qplex = MIXERS.register_class(
-    "qplex", QPLEXMixer, ("device", "mixing_embed_dim", "hypernet_embed", "attention_heads", "action_bits"))
+    "qplex", QPLEXMixer,
+    ("device", "mixing_embed_dim", "hypernet_embed", "attention_heads", "action_bits", "detach_advantage"))
