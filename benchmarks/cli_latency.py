@@ -2,8 +2,8 @@
 
 Each command runs ``python -m marl_torchrl.train <args>`` as a fresh process with ``PYTHONPATH`` set to
 the checkout, alternating checkouts round by round so both see the same machine load. Writes
-``benchmarks/results/cli_latency.csv`` (checkout, case, round, seconds, exit code) and prints the
-median per checkout and case.
+``benchmarks/results/cli_latency.csv`` (checkout, case, round, seconds, exit code) and ``.png`` (median
+seconds per case and checkout) and prints the median per checkout and case.
 
     git worktree add /tmp/before 002e8c8     # the commit before the typed config
     python benchmarks/cli_latency.py --checkouts before=/tmp/before after=. --rounds 5
@@ -39,6 +39,28 @@ def time_case(checkout: Path, args: list[str]) -> tuple[float, int]:
         return time.perf_counter() - start, proc.returncode
 
 
+def plot(rows: list[dict], names: list[str], path: Path) -> None:
+    """Median seconds per case, one bar per checkout."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        medians = [statistics.median(x["seconds"] for x in rows if x["checkout"] == name and x["case"] == case)
+                   for case in CASES]
+        ax.bar([j + i * width for j in range(len(CASES))], medians, width, label=name)
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(CASES))], list(CASES))
+    ax.set_ylabel("median seconds")
+    ax.set_title("marl-train: refusals and --help, wall clock")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkouts", nargs="+", default=[f"after={ROOT}"], help="name=path pairs")
@@ -57,6 +79,7 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    plot(rows, list(checkouts), Path(a.out).with_suffix(".png"))
     for case in CASES:
         line = [f"{case:18s}"]
         for name in checkouts:
