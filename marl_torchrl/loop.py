@@ -154,7 +154,8 @@ def train(run: Run) -> dict[str, float]:
         metrics["time/elapsed_s"] = t_done - t_start
         last = s.frames >= cfg.total_frames
         if next_eval is not None and (s.frames >= next_eval or last):  # the last iteration always evaluates
-            metrics.update(evaluate_policy(run.eval_env, parts.policy, max_steps=cfg.eval.max_steps or run.info.max_steps,
+            max_steps = cfg.eval.max_steps or run.info.max_steps
+            metrics.update(evaluate_policy(run.eval_env, parts.policy, max_steps=max_steps,
                                            episode_metrics=run.info.episode_metrics))
             next_eval = _next_multiple(s.frames, cfg.eval.interval_frames)
         if s.frames >= next_ckpt:
@@ -162,7 +163,8 @@ def train(run: Run) -> dict[str, float]:
             next_ckpt = _next_multiple(s.frames, cfg.checkpoint.interval_frames)
         run.loggers.log(metrics, step=s.iteration)
         bar.update(frames)
-        bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in ("rollout/ep_reward", "eval/ep_reward") if k in metrics})
+        shown = [k for k in ("rollout/ep_reward", "eval/ep_reward") if k in metrics]
+        bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in shown})
         t_mark = time.perf_counter()
     collector.shutdown()
     bar.close()

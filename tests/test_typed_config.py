@@ -17,7 +17,8 @@ from marl_torchrl.envs import EnvSpecInfo, describe, make_env
 from marl_torchrl.registry import ConfigError
 
 PRESETS = sorted(p.stem for p in (CONFIG_DIR / "algorithm").glob("*.yaml"))
-ENV_PRESETS = sorted(str(p.relative_to(CONFIG_DIR / "env").with_suffix("")) for p in (CONFIG_DIR / "env").rglob("*.yaml"))
+ENV_PRESETS = sorted(str(p.relative_to(CONFIG_DIR / "env").with_suffix(""))
+                     for p in (CONFIG_DIR / "env").rglob("*.yaml"))
 INFO = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
 
@@ -61,10 +62,9 @@ def test_builders_take_config_objects_and_give_the_cli_hyperparameters():
 
 @pytest.mark.parametrize("algorithm", ["qmix", "facmac", "dop"])
 def test_replay_burn_in_reaches_the_loss(algorithm):
-    info = INFO if algorithm != "facmac" else INFO
-    parts = build_algorithm(compose_config(f"algorithm={algorithm}", "replay.burn_in=3"), info, "cpu")
+    parts = build_algorithm(compose_config(f"algorithm={algorithm}", "replay.burn_in=3"), INFO, "cpu")
     assert parts.loss.burn_in == 3
-    assert build_algorithm(compose_config(f"algorithm={algorithm}"), info, "cpu").loss.burn_in == 0
+    assert build_algorithm(compose_config(f"algorithm={algorithm}"), INFO, "cpu").loss.burn_in == 0
 
 
 def test_mixer_options_reach_the_mixer_and_typos_are_refused_in_one_line():

@@ -17,17 +17,17 @@ from marl_torchrl.config.fields import opt, validate
 from marl_torchrl.config.run import (
     CheckpointConfig, CollectorConfig, EvalConfig, ModelConfig, ReplayConfig, RunConfig, TrainConfig, WandbConfig,
 )
+from marl_torchrl.config.coerce import as_config, run_config_from_dict
 from marl_torchrl.config.store import (
-    CONFIG_DIR, as_config, check_group_choices, compose_config, compose_dict, register_schemas, run_config_from_dict,
-    schema_name, to_run_config,
+    CONFIG_DIR, check_group_choices, compose_config, compose_dict, register_schemas, schema_name, to_run_config,
 )
 
 __all__ = [
-    "ALGORITHM_SCHEMAS", "AlgorithmConfig", "as_config", "CONFIG_DIR", "CheckpointConfig", "CollectorConfig", "DOPConfig",
-    "ENV_SCHEMAS", "EnvConfig", "EvalConfig", "FACMACConfig", "ModelConfig", "ReplayConfig", "RunConfig",
-    "TrainConfig", "ValueDecompositionConfig", "WandbConfig", "WeightedQMIXConfig", "check_group_choices",
-    "compose_config", "compose_dict", "env_config", "opt", "register_algorithm_schema", "register_env_schema", "run_config_from_dict",
-    "schema_name", "to_run_config", "validate",
+    "ALGORITHM_SCHEMAS", "AlgorithmConfig", "as_config", "check_group_choices", "CheckpointConfig",
+    "CollectorConfig", "compose_config", "compose_dict", "CONFIG_DIR", "DOPConfig", "env_config", "ENV_SCHEMAS",
+    "EnvConfig", "EvalConfig", "FACMACConfig", "ModelConfig", "opt", "register_algorithm_schema",
+    "register_env_schema", "ReplayConfig", "run_config_from_dict", "RunConfig", "schema_name", "to_run_config",
+    "TrainConfig", "validate", "ValueDecompositionConfig", "WandbConfig", "WeightedQMIXConfig",
 ]
 
 register_schemas()  # Hydra's compose (ours, a test's or a benchmark's) finds every schema once this is imported

@@ -149,7 +149,7 @@ def env_config(cfg: Any, prefix: str = "env") -> EnvConfig:
     if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
         validate(cfg, prefix)
         return cfg
-    from marl_torchrl.config.store import structured_from
+    from marl_torchrl.config.coerce import structured_from
 
     if not isinstance(cfg, Mapping) and not hasattr(cfg, "keys"):
         raise ConfigError(f"{prefix} must be a mapping, got {type(cfg).__name__}")

@@ -27,8 +27,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from marl_torchrl.config.algorithms import ALGORITHM_SCHEMAS
-from marl_torchrl.config.envs import ENV_SCHEMAS, env_schema
-from marl_torchrl.config.fields import field_help, validate
+from marl_torchrl.config.envs import ENV_SCHEMAS
+from marl_torchrl.config.fields import validate
 from marl_torchrl.config.run import RunConfig
 from marl_torchrl.registry import ConfigError
 
@@ -173,6 +173,8 @@ def to_run_config(cfg: Any) -> RunConfig:
     if not typed and (isinstance(cfg, (Mapping, DictConfig))):
         plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
         plain.pop("hydra", None)
+        from marl_torchrl.config.coerce import run_config_from_dict
+
         return run_config_from_dict(plain)
     if isinstance(cfg, DictConfig):
         if "hydra" in cfg:  # a config composed with Hydra's own node: the run's keys only
@@ -193,6 +195,8 @@ def to_run_config(cfg: Any) -> RunConfig:
 
             setattr(cfg, "env", env_config(value))
         elif callable(f.default_factory) and isinstance(value, Mapping):
+            from marl_torchrl.config.coerce import as_config
+
             setattr(cfg, f.name, as_config(value, type(f.default_factory()), f.name))
     validate(cfg)
     return cfg
@@ -214,66 +218,3 @@ def _refuse_added_keys(node: DictConfig, prefix: str) -> None:
 def compose_config(*overrides: str, config_dir: Path = CONFIG_DIR) -> RunConfig:
     """The checked :class:`RunConfig` of ``marl-train <overrides>``: the one way to get CLI numbers in Python."""
     return to_run_config(compose_dict(*overrides, config_dir=config_dir))
-
-
-def structured_from(schema: type, values: Mapping, prefix: str, what: str = "") -> Any:
-    """``schema`` filled from ``values`` (a mapping or OmegaConf node); bad keys and types in one line."""
-    _check_plain_types(schema, values, prefix)
-    base = _open_dicts(OmegaConf.structured(schema))
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(base, values))
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", "") or ""
-        if "not in" in str(err):
-            known = [f.name for f in dataclasses.fields(schema)]
-            raise ConfigError(unknown_key(f"{prefix}.{key}", known).replace(f"of {prefix})", f"of {what or prefix})")) from None
-        if isinstance(err, MissingMandatoryValue):
-            raise ConfigError(f"{prefix} needs a '{key}' ({dict(field_help(schema)).get(key, '')})") from None
-        raise ConfigError(f"{prefix}.{key}: {str(err).splitlines()[0]}") from None
-
-
-def _check_plain_types(schema: type, values: Mapping, prefix: str) -> None:
-    """Python values are taken as typed: a bool key wants True/False (not "yes"), a dict key a mapping.
-    (The command line follows OmegaConf's conversions: ``key=yes`` is true there.)"""
-    if isinstance(values, DictConfig):
-        return
-    hints = {f.name: str(f.type) for f in dataclasses.fields(schema)}
-    for key, value in values.items():
-        hint = hints.get(key, "")
-        if hint == "bool" and not isinstance(value, bool):
-            raise ConfigError(f"{prefix}.{key} must be true or false, got {value!r}")
-        if hint.startswith("Dict") and value is not None and not isinstance(value, (Mapping, DictConfig)):
-            raise ConfigError(f"{prefix}.{key} must be a mapping, got {value!r}")
-
-
-def run_config_from_dict(values: Mapping, schemas: Mapping[str, str] | None = None) -> RunConfig:
-    """Rebuild a checkpoint's :class:`RunConfig` from its plain dict (and its schema names)."""
-    values = dict(values)
-    algo, env = dict(values.pop("algorithm")), dict(values.pop("env"))
-    algo_schema = (schemas or {}).get("algorithm")
-    if algo_schema is None:  # older checkpoints: the preset of the same name
-        algo_schema = schema_name(compose_config(f"algorithm={algo['name']}").algorithm, "algorithm")
-    if algo_schema not in ALGORITHM_SCHEMAS:
-        raise ConfigError(f"unknown algorithm schema {algo_schema!r}; known: {', '.join(ALGORITHM_SCHEMAS)}")
-    run = structured_from(RunConfig, {**values, "algorithm": None, "env": None}, "config")
-    run.algorithm = structured_from(ALGORITHM_SCHEMAS[algo_schema], algo, "algorithm")
-    run.env = structured_from(env_schema(env.get("family"), env.get("task")), env, "env")
-    validate(run)
-    return run
-
-
-def as_config(cfg: Any, schema: type, prefix: str) -> Any:
-    """A checked ``schema`` instance from an instance of it (or of a subclass) or a plain mapping.
-
-    >>> from marl_torchrl.config.run import ModelConfig
-    >>> as_config({"type": "mlp"}, ModelConfig, "model").type
-    'mlp'
-    """
-    if isinstance(cfg, schema):
-        validate(cfg, prefix)
-        return cfg
-    if dataclasses.is_dataclass(cfg) or not hasattr(cfg, "keys"):
-        raise ConfigError(f"{prefix} must be a {schema.__name__} or a mapping, got {type(cfg).__name__}")
-    obj = structured_from(schema, cfg, prefix)
-    validate(obj, prefix)
-    return obj

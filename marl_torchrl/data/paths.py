@@ -75,7 +75,8 @@ class RolloutPath:
 
     def __init__(self, epochs: int = 1, minibatches: int = 1):
         if epochs < 1 or minibatches < 1:
-            raise ConfigError(f"on-policy training needs epochs >= 1 and minibatches >= 1, got {epochs} and {minibatches}")
+            raise ConfigError(
+                f"on-policy training needs epochs >= 1 and minibatches >= 1, got {epochs} and {minibatches}")
         self.epochs, self.minibatches = int(epochs), int(minibatches)
         self._rollout: TensorDictBase | None = None
 
