@@ -70,11 +70,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict[str, An
         raise ConfigError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
 
 
-def checkpoint_config(ckpt: dict[str, Any]) -> RunConfig:
-    """The checked :class:`RunConfig` a checkpoint was written with."""
+def checkpoint_config(ckpt: dict[str, Any], path: str | os.PathLike = "the checkpoint") -> RunConfig:
+    """The checked :class:`RunConfig` a checkpoint was written with (one line if this version cannot read it)."""
     from marl_torchrl.config import run_config_from_dict
 
-    return run_config_from_dict(ckpt["config"], ckpt.get("schemas"))
+    try:
+        return run_config_from_dict(ckpt["config"], ckpt.get("schemas"))
+    except ConfigError as err:
+        raise ConfigError(f"{path} holds a config this version does not accept: {err}") from None
 
 
 def save_run(path: str | os.PathLike, cfg: RunConfig, state: RunState, parts: AlgorithmParts, replay=None) -> None:

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from marl_torchrl.envs.render import RenderError
-from marl_torchrl.registry import ConfigError, check_known
+from marl_torchrl.registry import ConfigError
 from marl_torchrl.rollout_stats import first_episode_flags, first_episodes
 
 EVAL_MAX_STEPS = 1000  # cap for envs without a time limit
@@ -68,7 +68,7 @@ def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: in
     from marl_torchrl.envs import describe, make_env
 
     ckpt = load_checkpoint(checkpoint, map_location=device)
-    cfg = checkpoint_config(ckpt)
+    cfg = checkpoint_config(ckpt, checkpoint)
     env = make_env(cfg.env, num_envs=episodes, device=device, seed=cfg.seed if seed is None else seed,
                    last_action=cfg.model.last_action)
     info = describe(env)
@@ -80,23 +80,25 @@ def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: in
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = OmegaConf.from_cli(sys.argv[1:] if argv is None else argv)
-    known = {"checkpoint", "episodes", "render", "video", "device", "seed", "max_steps"}
+    """``key=value`` arguments of :class:`~marl_torchrl.config.run.EvaluateConfig`; bad ones are one ``error:`` line."""
+    from marl_torchrl.config.coerce import as_config
+    from marl_torchrl.config.run import EvaluateConfig
+
     try:
-        check_known(args, known, "evaluate option(s)")
-        if args.get("checkpoint") is None:
-            raise ConfigError("usage: python -m marl_torchrl.evaluate checkpoint=<path> [episodes=N] [render=true]")
-        env, policy, cfg, info = load_policy(
-            args.checkpoint, episodes=int(args.get("episodes", 32)), device=args.get("device", "cpu"),
-            seed=args.get("seed"),
-        )
-        metrics = evaluate_policy(env, policy, max_steps=args.get("max_steps") or info.max_steps)
+        try:
+            given = OmegaConf.to_container(OmegaConf.from_cli(sys.argv[1:] if argv is None else argv))
+        except Exception as err:  # noqa: BLE001 - a malformed argument, reported in one line
+            raise ConfigError(f"cannot parse the arguments: {str(err).splitlines()[0]}") from None
+        args = as_config(given, EvaluateConfig, "evaluate")
+        env, policy, cfg, info = load_policy(args.checkpoint, episodes=args.episodes, device=args.device,
+                                             seed=args.seed)
+        metrics = evaluate_policy(env, policy, max_steps=args.max_steps or info.max_steps)
         for k, v in metrics.items():
             print(f"{k}: {v:.4f}")
-        if args.get("render", False):
+        if args.render:
             from marl_torchrl.envs.render import render_frames, save_video
 
-            video = args.get("video") or str(args.checkpoint).rsplit(".", 1)[0] + "_eval.gif"
+            video = args.video or str(args.checkpoint).rsplit(".", 1)[0] + "_eval.gif"
             with set_exploration_type(ExplorationType.DETERMINISTIC):
                 frames = render_frames(env, policy, info.max_steps or EVAL_MAX_STEPS)
             save_video(frames, video)
@@ -106,7 +108,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     return metrics
-
 
 if __name__ == "__main__":
     main()

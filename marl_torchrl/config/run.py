@@ -134,3 +134,16 @@ class RunConfig:
         if isinstance(num_envs, int) and num_envs > 0 and self.collector.frames_per_batch % num_envs:
             raise ConfigError(f"collector.frames_per_batch ({self.collector.frames_per_batch}) must be a multiple "
                               f"of env.num_envs ({num_envs})")
+
+
+@dataclass
+class EvaluateConfig:
+    """``python -m marl_torchrl.evaluate`` (``marl-evaluate``): greedy decentralised evaluation of a checkpoint."""
+
+    checkpoint: str = opt(MISSING, "the checkpoint to evaluate (models/final_model.pt or checkpoint_<frames>.pt)")
+    episodes: int = opt(32, "episodes, one per parallel env", positive)
+    render: bool = opt(False, "also write a GIF of one episode (VMAS)")
+    video: Optional[str] = opt(None, "where the GIF goes; null = <checkpoint>_eval.gif")
+    device: str = opt("cpu", "where the env and policy run", _device)
+    seed: Optional[int] = opt(None, "env seed; null = the run's seed", or_none(non_negative))
+    max_steps: Optional[int] = opt(None, "step cap; null = the env's time limit (or 1000)", or_none(positive))
