@@ -102,3 +102,20 @@ def test_old_style_plain_dicts_still_build():
     parts = build_algorithm(plain, describe(make_env(plain["env"], num_envs=2)), "cpu")
     assert parts.loss.weighting == "ow"
     assert torch.is_tensor(next(parts.loss.parameters()))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_mixer_options_differ_from_the_mixers_own_defaults(preset):
+    """A mixer's defaults live in its constructor; a preset's ``mixer_options`` only name what differs."""
+    import inspect
+
+    from marl_torchrl.modules import mixers
+
+    algo = compose_config(f"algorithm={preset}").algorithm
+    mixer = getattr(algo, "mixer", None) or ("dop" if type(algo).__name__ == "DOPConfig" else None)
+    if not algo.mixer_options or mixer is None:
+        return
+    cls = type(mixers.make_mixer(mixer, n_agents=2, state_dim=3))
+    defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    for key, value in algo.mixer_options.items():
+        assert defaults.get(key, object()) != value, f"{preset}: mixer_options.{key}={value!r} repeats {cls.__name__}'s default"
