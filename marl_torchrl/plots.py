@@ -1,4 +1,5 @@
-"""Training plots from ``training_log.csv``: returns, loss, Q-values, epsilon / TD error.
+"""``training_log.csv``: reading it, repairing it after a kill (:func:`repair_log`), and the training
+plots drawn from it: returns, loss, Q-values, epsilon / TD error.
 
 >>> import tempfile, pathlib
 >>> from marl_torchrl.plots import plot_training
@@ -10,12 +11,15 @@ True
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-__all__ = ["read_log", "moving_average", "plot_training"]
+__all__ = ["read_log", "repair_log", "write_atomically", "moving_average", "plot_training"]
 
 
 def read_log(csv_path: str | Path) -> dict[str, np.ndarray]:
@@ -43,6 +47,67 @@ def read_log(csv_path: str | Path) -> dict[str, np.ndarray]:
         name: np.array([num(r[i]) if i < len(r) else math.nan for r in body], dtype=float)
         for i, name in enumerate(header)
     }
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Replace ``path`` by ``text`` via a temp file in the same dir: readers see the old or the new file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed rewrite (disk full) leaves the old file, and no litter
+        raise
+
+
+def _records(text: str) -> Iterator[tuple[str, list[str]]]:
+    """``(raw text, cells)`` of each CSV record, the raw text exactly as in the file."""
+    raw: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            raw.append(line)
+            yield line
+
+    for cells in csv.reader(lines()):
+        yield "".join(raw), cells
+        raw.clear()
+
+
+def repair_log(csv_path: str | Path, resume_step: int | None = None) -> list[str]:
+    """Drop a row cut off mid-write (no line end, too few cells) and, with ``resume_step``, the rows with
+    ``step > resume_step``; the other rows stay byte for byte. Returns the header (``["step"]`` if none).
+
+    The file is rewritten atomically, and only when a row goes.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+    >>> _ = p.write_text("step,a\\n0,1.5\\n1,2.5\\n2,3.5\\n3,4")  # killed while writing step 3
+    >>> repair_log(p, resume_step=1), p.read_text()
+    (['step', 'a'], 'step,a\\n0,1.5\\n1,2.5\\n')
+    """
+    with open(csv_path, newline="") as f:
+        records = list(_records(f.read()))
+    if not records or not records[0][0].endswith("\n"):  # no complete header: no rows either
+        write_atomically(csv_path, "step\r\n")
+        return ["step"]
+    header, kept = records[0][1], [records[0][0]]
+    for raw, cells in records[1:]:
+        if not raw.endswith("\n") or len(cells) != len(header):
+            continue  # cut off mid-write (or mangled)
+        try:
+            step = float(cells[0])
+        except ValueError:
+            continue
+        if resume_step is None or step <= resume_step:
+            kept.append(raw)
+    if len(kept) < len(records):
+        write_atomically(csv_path, "".join(kept))
+    return header
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
