@@ -116,6 +116,8 @@ def test_wandb_offline_and_same_names_everywhere(tmp_path, monkeypatch):
 
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
+    run_id = (tmp_path / "wandb" / "run_id").read_text().strip()  # kept for a resumed run
+    assert runs[0].name.endswith("-" + run_id)
     data = list(runs[0].glob("run-*.wandb"))
     assert len(data) == 1
     # wandb's service process may still be flushing the offline file when finish() returns
