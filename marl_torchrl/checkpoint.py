@@ -27,6 +27,7 @@ import torch
 
 from marl_torchrl.algorithms.base import AlgorithmParts
 from marl_torchrl.config import RunConfig, schema_name
+from marl_torchrl.faults import WriteError, newest_checkpoint
 from marl_torchrl.registry import ConfigError
 
 
@@ -35,13 +36,14 @@ class RunState:
     """The counters a run carries from iteration to iteration and across a resume.
 
     >>> s = RunState(); s.frames += 40; s.as_dict()
-    {'frames': 40, 'iteration': 0, 'num_updates': 0, 'num_episodes': 0}
+    {'frames': 40, 'iteration': 0, 'num_updates': 0, 'num_episodes': 0, 'skipped_updates': 0}
     """
 
     frames: int = 0
     iteration: int = 0
     num_updates: int = 0
     num_episodes: int = 0
+    skipped_updates: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -51,13 +53,22 @@ class RunState:
         return cls(**{f.name: int(values.get(f.name, 0)) for f in dataclasses.fields(cls)})
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write atomically (a crash mid-write never leaves a truncated checkpoint)."""
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], previous: str | os.PathLike | None = None) -> None:
+    """Write atomically: to ``<path>.tmp``, then renamed. A crash, a second Ctrl-C or a full disk
+    mid-write never leaves a partial file (the temporary one is removed); a failed write is a one-line
+    :class:`~marl_torchrl.faults.WriteError` naming ``previous``, the checkpoint still intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint"
+        raise WriteError(f"cannot write checkpoint {path}: {err.strerror or err}; {kept}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict[str, Any]:
@@ -80,7 +91,8 @@ def checkpoint_config(ckpt: dict[str, Any], path: str | os.PathLike = "the check
         raise ConfigError(f"{path} holds a config this version does not accept: {err}") from None
 
 
-def save_run(path: str | os.PathLike, cfg: RunConfig, state: RunState, parts: AlgorithmParts, replay=None) -> None:
+def save_run(path: str | os.PathLike, cfg: RunConfig, state: RunState, parts: AlgorithmParts, replay=None,
+             previous: str | os.PathLike | None = None) -> None:
     """Checkpoint a run: config and schema names, counters, parts, RNG and (given) the replay buffer."""
     payload = {
         "config": dataclasses.asdict(cfg),
@@ -89,30 +101,39 @@ def save_run(path: str | os.PathLike, cfg: RunConfig, state: RunState, parts: Al
     }
     if replay is not None:
         payload["replay"] = replay.state_dict()
-    save_checkpoint(path, payload)
+    save_checkpoint(path, payload, previous)
 
 
-def resume_run(cfg: RunConfig, parts: AlgorithmParts, replay, device) -> RunState:
-    """Continue from ``cfg.resume``: same algorithm and env, parts, counters, RNG and (``resume_buffer``)
-    the replay buffer; a fresh :class:`RunState` when ``cfg.resume`` is null."""
+def resume_run(cfg: RunConfig, parts: AlgorithmParts, replay, device) -> tuple[RunState, Path | None]:
+    """Continue from ``cfg.resume`` (a checkpoint, or a run dir: its newest complete checkpoint): same
+    algorithm and env, parts, counters, RNG and (``resume_buffer``) the replay buffer. Returns the counters
+    and the checkpoint used; a fresh :class:`RunState` and None when ``cfg.resume`` is null."""
     if not cfg.resume:
-        return RunState()
-    ckpt = load_checkpoint(cfg.resume, map_location=device)
+        return RunState(), None
+    path = Path(cfg.resume)
+    if path.is_dir():
+        path = newest_checkpoint(path)
+        if path is None:
+            raise ConfigError(f"no complete checkpoint in {cfg.resume}/models to resume from")
+    ckpt = load_checkpoint(path, map_location=device)
     old = ckpt["config"]
     if (old["algorithm"]["name"], old["env"]["task"]) != (cfg.algorithm.name, cfg.env.task):
         raise ConfigError(
-            f"checkpoint {cfg.resume} is {old['algorithm']['name']} on {old['env']['task']}, "
+            f"checkpoint {path} is {old['algorithm']['name']} on {old['env']['task']}, "
             f"not {cfg.algorithm.name} on {cfg.env.task}"
         )
-    load_parts_state(parts, ckpt["parts"])
+    try:
+        load_parts_state(parts, ckpt["parts"])
+    except (KeyError, RuntimeError, ValueError) as err:
+        raise ConfigError(f"checkpoint {path} does not fit this config's networks: {str(err).splitlines()[0]}") from None
     set_rng_state(ckpt["rng"])
     if cfg.resume_buffer:
         if "replay" not in ckpt:
-            raise ConfigError(f"resume_buffer=true but {cfg.resume} holds no replay buffer")
+            raise ConfigError(f"resume_buffer=true but {path} holds no replay buffer")
         if replay is None:
             raise ConfigError(f"resume_buffer=true but algorithm '{cfg.algorithm.name}' keeps no replay buffer")
         replay.load_state_dict(ckpt["replay"])
-    return RunState.from_dict(ckpt["counters"])
+    return RunState.from_dict(ckpt["counters"]), path
 
 
 def parts_state(parts: AlgorithmParts) -> dict[str, Any]:

@@ -10,6 +10,7 @@ built or written. ``--help`` lists every key with its default and help, just as 
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,58 @@ def _fail(err: ConfigError) -> None:
     raise SystemExit(2)
 
 
+def resume_command(argv: list[str], run_dir: str | Path) -> str:
+    """The command line that continues a run in its own dir (the other overrides kept).
+
+    >>> resume_command(["algorithm=vdn", "resume=x.pt", "hydra.run.dir=old", "seed=3"], "runs/r1")
+    'marl-train algorithm=vdn seed=3 resume=runs/r1 hydra.run.dir=runs/r1'
+    """
+    kept = [a for a in argv if a.split("=", 1)[0].lstrip("+~") not in ("resume", "hydra.run.dir")]
+    return " ".join(["marl-train", *kept, f"resume={run_dir}", f"hydra.run.dir={run_dir}"])
+
+
 def _hydra_entry(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
+
+    from marl_torchrl.faults import RunFault, RunInterrupted
 
     out = HydraConfig.get().runtime.output_dir
     try:
         metrics = run(cfg, out)
     except ConfigError as err:
         _fail(err)
+    except RunInterrupted as err:
+        print(f"{err}; resume with: {resume_command(sys.argv[1:], out)}", file=sys.stderr)
+        raise SystemExit(err.exit_code)
+    except RunFault as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(err.exit_code)
+    except KeyboardInterrupt:
+        from marl_torchrl.faults import newest_checkpoint
+
+        newest = newest_checkpoint(out)
+        kept = f"the newest complete checkpoint is {newest}" if newest else "no checkpoint was written"
+        print(f"interrupted again: exited at once; {kept}", file=sys.stderr)
+        raise SystemExit(130)
     shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("eval/", "rollout/ep_reward"))}
     print(f"done: {metrics.get('frames')} frames; {shown}; run dir {out}")
+
+
+def _run_dir_args(argv: list[str]) -> list[str]:
+    """``resume=<run dir>`` continues in that dir unless ``hydra.run.dir=`` says otherwise; a run dir that
+    cannot be created is refused here (Hydra would fail with a traceback)."""
+    given = dict(a.split("=", 1) for a in argv if "=" in a)
+    resume = given.get("resume")
+    if resume and Path(resume).is_dir() and "hydra.run.dir" not in given:
+        argv = [*argv, f"hydra.run.dir={resume}"]
+        given["hydra.run.dir"] = resume
+    target = Path(given.get("hydra.run.dir", "."))
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if not target.is_dir() or not os.access(target, os.W_OK):
+        raise ConfigError(f"cannot create the run dir {given.get('hydra.run.dir', 'runs/...')}: "
+                          f"{target} is not a writable directory")
+    return argv
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         if not any(a.split("=")[0] in _HYDRA_FLAGS for a in argv):
             compose_config(*[o for o in overrides if not o.startswith("hydra.")])
+            argv = _run_dir_args(argv)
     except ConfigError as err:
         _fail(err)
     import hydra

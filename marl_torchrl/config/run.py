@@ -77,6 +77,8 @@ class ReplayConfig:
 @dataclass
 class TrainConfig:
     updates_per_batch: int = opt(8, "gradient steps per iteration", positive)
+    max_skipped_updates: int = opt(0, "updates with a non-finite loss or gradient norm skipped (logged as "
+                                      "train/skipped_updates) before the run stops with exit 3", non_negative)
 
 
 @dataclass
@@ -115,7 +117,7 @@ class RunConfig:
                                  or_none(positive))
     total_frames: int = opt(500000, "env steps to collect (one frame = one step of one env)", positive)
     logger: List[str] = opt(["csv"], "loggers", subset_of(*LOGGERS))
-    resume: Optional[str] = opt(None, "checkpoint to continue from")
+    resume: Optional[str] = opt(None, "checkpoint to continue from, or a run dir (its newest complete checkpoint)")
     resume_buffer: bool = opt(False, "also restore the replay buffer (the checkpoint must hold one)")
     model: ModelConfig = opt(ModelConfig(), "the shared agent network")
     collector: CollectorConfig = opt(CollectorConfig(), "collection")
@@ -129,7 +131,12 @@ class RunConfig:
         if self.resume_buffer and not self.resume:
             raise ConfigError("resume_buffer=true needs resume=<checkpoint>")
         if self.resume and not Path(self.resume).is_file():
-            raise ConfigError(f"checkpoint not found: {self.resume} (resume=)")
+            from marl_torchrl.faults import newest_checkpoint
+
+            if not Path(self.resume).is_dir():
+                raise ConfigError(f"checkpoint not found: {self.resume} (resume=)")
+            if newest_checkpoint(self.resume) is None:
+                raise ConfigError(f"no complete checkpoint in {self.resume}/models to resume from (resume=)")
         num_envs = getattr(self.env, "num_envs", None)
         if isinstance(num_envs, int) and num_envs > 0 and self.collector.frames_per_batch % num_envs:
             raise ConfigError(f"collector.frames_per_batch ({self.collector.frames_per_batch}) must be a multiple "
