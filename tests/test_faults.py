@@ -223,3 +223,14 @@ def test_a_log_that_cannot_be_written_stops_the_run_in_one_line(tmp_path, monkey
         run(compose_config(*TINY, "total_frames=640"), tmp_path)
     assert "\n" not in str(err.value) and "No space left on device" in str(err.value)
     assert "checkpoint_64.pt is intact" in str(err.value)
+
+
+def test_the_command_line_reports_a_diverging_run_in_one_line_with_exit_3(tmp_path):
+    """``algorithm.lr=1e30``: the first updates blow the Q-values up; the run stops instead of training on NaN."""
+    argv = [sys.executable, "-m", "marl_torchrl.train", *TINY, "total_frames=6400", "algorithm.lr=1e30",
+            f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 3, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "non-finite train/" in errors[0] and "iteration" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "models" / "final_model.pt").exists()
