@@ -35,7 +35,7 @@ def build_agent_net(model_cfg: Any, info, out_dim: int, **overrides) -> SharedAg
     m = as_config(model_cfg, ModelConfig, "model")
     return SharedAgentNet(
         info.obs_dim, info.n_agents, out_dim, hidden_dim=m.hidden_dim, rnn=m.type == "gru", layers=m.layers,
-        agent_id=m.agent_id, layer_norm=m.layer_norm, activation=m.activation,
+        agent_id=m.agent_id, layer_norm=m.layer_norm, input_norm=m.input_norm, activation=m.activation,
         orthogonal_init=m.orthogonal_init, input_layer=m.input_layer, **overrides,
     )
 

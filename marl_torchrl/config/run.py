@@ -47,6 +47,7 @@ class ModelConfig:
     agent_id: bool = opt(True, "append a one-hot agent id to each observation")
     last_action: bool = opt(False, "append each agent's previous action (one-hot if discrete) to its observation")
     layer_norm: bool = opt(False, "LayerNorm after each hidden linear layer")
+    input_norm: bool = opt(False, "LayerNorm over each agent's observation features (stateless input normalisation)")
     activation: str = opt("relu", "hidden activation", one_of("relu", "tanh", "elu", "gelu"))
     orthogonal_init: bool = opt(True, "orthogonal weights (gain sqrt(2) hidden, small on the head)")
 

@@ -54,6 +54,8 @@ class SharedAgentNet(nn.Module):
             always has its layers).
         agent_id: append a one-hot agent id to each agent's input.
         layer_norm: LayerNorm after each hidden linear layer.
+        input_norm: LayerNorm over each agent's observation features (before the agent id is appended):
+            a stateless input normalisation, the same when acting and training (PQN's normalised inputs).
         activation: ``relu``, ``tanh``, ``elu`` or ``gelu``.
         orthogonal_init: orthogonal weights (gain sqrt(2) on hidden layers, ``out_gain`` on the head).
         out_gain: gain of the output layer's orthogonal init.
@@ -74,6 +76,7 @@ class SharedAgentNet(nn.Module):
         layers: int = 2,
         agent_id: bool = True,
         layer_norm: bool = False,
+        input_norm: bool = False,
         activation: str = "relu",
         orthogonal_init: bool = True,
         out_gain: float = 1.0,
@@ -87,6 +90,7 @@ class SharedAgentNet(nn.Module):
         self.obs_dim, self.n_agents, self.out_dim = obs_dim, n_agents, out_dim
         self.hidden_dim, self.rnn, self.agent_id = hidden_dim, rnn, agent_id
         in_dim = obs_dim + (n_agents if agent_id else 0)
+        self.in_norm = nn.LayerNorm(obs_dim) if input_norm else None
         n_mlp = (1 if input_layer else 0) if rnn else layers
         body: list[nn.Module] = []
         for i in range(n_mlp):
@@ -122,6 +126,8 @@ class SharedAgentNet(nn.Module):
             raise ValueError(
                 f"agent network expects observations [..., {self.n_agents}, {self.obs_dim}], got {tuple(obs.shape)}"
             )
+        if self.in_norm is not None:
+            obs = self.in_norm(obs)
         if not self.agent_id:
             return obs
         return torch.cat([obs, self._eye.expand(*obs.shape[:-1], self.n_agents)], dim=-1)
