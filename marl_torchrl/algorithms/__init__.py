@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marl_torchrl.algorithms import dop, facmac, value_decomposition  # noqa: F401  (registers the algorithms)
+from marl_torchrl.algorithms import dop, facmac, pqn, value_decomposition  # noqa: F401  (registers the algorithms)
 from marl_torchrl.algorithms.base import AlgorithmParts, make_optimizer
 from marl_torchrl.config import schema_name, to_run_config
 from marl_torchrl.registry import ALGORITHMS

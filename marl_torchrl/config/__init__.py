@@ -12,6 +12,7 @@ from marl_torchrl.config.algorithms import (
     ALGORITHM_SCHEMAS, AlgorithmConfig, DOPConfig, FACMACConfig, ValueDecompositionConfig, WeightedQMIXConfig,
     register_algorithm_schema,
 )
+from marl_torchrl.config.pqn import PQNConfig  # registers the "pqn" schema
 from marl_torchrl.config.envs import ENV_SCHEMAS, EnvConfig, env_config, register_env_schema
 from marl_torchrl.config.fields import opt, validate
 from marl_torchrl.config.run import (
@@ -25,7 +26,7 @@ from marl_torchrl.config.store import (
 __all__ = [
     "ALGORITHM_SCHEMAS", "AlgorithmConfig", "as_config", "check_group_choices", "CheckpointConfig",
     "CollectorConfig", "compose_config", "compose_dict", "CONFIG_DIR", "DOPConfig", "env_config", "ENV_SCHEMAS",
-    "EnvConfig", "EvalConfig", "FACMACConfig", "ModelConfig", "opt", "register_algorithm_schema",
+    "EnvConfig", "EvalConfig", "FACMACConfig", "ModelConfig", "opt", "PQNConfig", "register_algorithm_schema",
     "register_env_schema", "ReplayConfig", "run_config_from_dict", "RunConfig", "schema_name", "to_run_config",
     "TrainConfig", "validate", "ValueDecompositionConfig", "WandbConfig", "WeightedQMIXConfig",
 ]

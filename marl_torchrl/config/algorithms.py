@@ -13,7 +13,7 @@ Traceback (most recent call last):
 ...
 marl_torchrl.registry.ConfigError: set exactly one of algorithm.target_hard_interval and algorithm.target_tau (the other null), got 200 and 0.01
 >>> sorted(ALGORITHM_SCHEMAS)
-['dop', 'facmac', 'value_decomposition', 'weighted_qmix']
+['dop', 'facmac', 'pqn', 'value_decomposition', 'weighted_qmix']
 """
 from __future__ import annotations
 

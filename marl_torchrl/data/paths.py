@@ -65,6 +65,11 @@ class RolloutSpec:
 class RolloutPath:
     """The last collected rollout only, shuffled over envs each epoch; keeps no replay.
 
+    >>> from tensordict import TensorDict
+    >>> RolloutPath(epochs=1, minibatches=3).add(TensorDict({}, [4, 2]))
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: algorithm.minibatches (3) must divide env.num_envs (4): each minibatch is an equal group of whole env rows
     >>> RolloutPath(epochs=1, minibatches=0)
     Traceback (most recent call last):
     ...
@@ -81,8 +86,9 @@ class RolloutPath:
         self._rollout: TensorDictBase | None = None
 
     def add(self, batch: TensorDictBase) -> None:
-        if batch.shape[0] < self.minibatches:
-            raise ConfigError(f"{self.minibatches} minibatches need at least as many envs, got {batch.shape[0]}")
+        if batch.shape[0] % self.minibatches:
+            raise ConfigError(f"algorithm.minibatches ({self.minibatches}) must divide env.num_envs ({batch.shape[0]}): "
+                              "each minibatch is an equal group of whole env rows")
         self._rollout = batch
 
     def batches(self) -> Iterator[TensorDictBase]:

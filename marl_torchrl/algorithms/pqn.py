@@ -1,0 +1,90 @@
+"""PQN (Gallici et al., ICLR 2025) with value decomposition: ``pqn_vdn``, ``pqn_qmix``, ``pqn_iql``, any mixer.
+
+``build_pqn`` makes the shared agent Q-network (normalised: LayerNorm after each hidden layer and over each
+agent's observation unless ``algorithm.norm=false``), the epsilon-greedy acting policy, the
+:class:`~marl_torchrl.objectives.pqn.PQNLoss` with the configured mixer, one Adam (or RMSprop) whose
+learning rate decays linearly to 0 over ``total_frames`` (:class:`LinearLRDecay`), and no target network.
+``rollout=RolloutSpec(epochs, minibatches)`` makes the loop train on each collected rollout itself.
+
+>>> from marl_torchrl.envs import EnvSpecInfo
+>>> from marl_torchrl.config import ModelConfig, PQNConfig
+>>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
+...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
+>>> parts = build_pqn(PQNConfig(name="pqn_vdn", mixer="vdn"), ModelConfig(hidden_dim=16), info, "cpu", 1000)
+>>> type(parts.loss).__name__, parts.rollout, parts.target_updater.pairs
+('PQNLoss', RolloutSpec(epochs=4, minibatches=16), [])
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from marl_torchrl.algorithms.acting import epsilon_greedy_policy
+from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
+from marl_torchrl.algorithms.value_decomposition import build_agent_net, require_discrete
+from marl_torchrl.config import ModelConfig, PQNConfig, as_config
+from marl_torchrl.data import RolloutSpec
+from marl_torchrl.modules.mixers import make_mixer
+from marl_torchrl.objectives.pqn import PQNLoss
+from marl_torchrl.registry import ALGORITHMS
+
+
+class LinearLRDecay(nn.Module):
+    """Sets an optimiser's learning rate to ``lr * (1 - frames / total_frames)`` (not below 0) for the updates
+    on each rollout, ``frames`` being those collected before it. Its frame count is a buffer, so it goes
+    into checkpoints and a resumed run continues the schedule.
+
+    >>> opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> decay = LinearLRDecay(opt, lr=1.0, total_frames=100)
+    >>> decay.step(25); decay.step(25); opt.param_groups[0]["lr"]
+    0.75
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, lr: float, total_frames: int):
+        super().__init__()
+        self.optimizer, self.lr, self.total_frames = optimizer, float(lr), max(1, int(total_frames))
+        self.register_buffer("frames", torch.zeros((), dtype=torch.long))
+
+    def step(self, frames: int) -> None:
+        """Called once per collected rollout of ``frames`` frames, before its updates."""
+        done = int(self.frames)  # frames before this rollout
+        lr = self.lr * max(0.0, 1.0 - done / self.total_frames)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.frames.fill_(done + int(frames))
+
+
+@ALGORITHMS.register("pqn")
+def build_pqn(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn_in: int = 0) -> AlgorithmParts:
+    """Policy, loss, optimiser, learning-rate schedule and rollout spec of PQN (``burn_in`` does not apply:
+    every rollout row is unrolled from the state its policy had at the row's first step)."""
+    cfg = as_config(cfg, PQNConfig, "algorithm")
+    require_discrete(cfg.name, info)
+    model = as_config(model_cfg, ModelConfig, "model")
+    if cfg.norm:
+        model = replace(model, layer_norm=True, input_norm=True)
+    net = build_agent_net(model, info, info.n_actions).to(device)
+    mixer = None
+    if cfg.mixer is not None:
+        mixer = make_mixer(cfg.mixer, info.n_agents, info.state_dim, **cfg.mixer_options).to(device)
+    loss = PQNLoss(net, mixer, gamma=cfg.gamma, td_lambda=cfg.td_lambda, reward_scale=cfg.reward_scale)
+    eps = (cfg.eps_start, cfg.eps_end, cfg.eps_anneal_fraction)
+    policy, explore = epsilon_greedy_policy(net, info, device, eps=eps, total_frames=total_frames)
+    optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)
+    # the loss has no target pairs, so this updater never moves anything (its interval only satisfies it)
+    parts = assemble_parts(replace(cfg, target_hard_interval=1), policy=policy, loss=loss, agent_net=net, info=info,
+                           optimizers={"loss": optimizer}, exploration=explore)
+    parts.rollout = RolloutSpec(epochs=cfg.epochs, minibatches=cfg.minibatches)
+    if cfg.lr_decay:
+        decay = LinearLRDecay(optimizer, lr=cfg.lr, total_frames=total_frames)
+        parts.modules["lr_schedule"] = decay
+
+        def step(frames: int) -> None:
+            explore.step(frames)
+            decay.step(frames)
+
+        parts.exploration_step = step
+    return parts
