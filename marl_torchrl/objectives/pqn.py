@@ -99,21 +99,27 @@ class PQNLoss(SequenceLoss):
         h0 = td.get(k.hidden)[:, 0] if getattr(self.agent_net, "rnn", False) else None
         return unroll_with_resets(self.agent_net, td.get(k.observation), h0, td.get(k.is_init))
 
+    @torch.no_grad()
+    def targets(self, td: TensorDictBase, h_after: torch.Tensor | None) -> torch.Tensor:
+        """Q(lambda) targets ``[E, T, 1]`` (``[E, T, A]`` without a mixer) of the rollout rows ``td``;
+        ``h_after`` is the hidden state after each step (from :meth:`agent_values`)."""
+        k = self.tensor_keys
+        next_obs, next_avail = td.get(_next(k.observation)), td.get(_next(k.action_mask), None)
+        q_next = self.agent_net(next_obs, h_after)[0]  # each step's next observation, from its own state
+        next_action = greedy_actions(q_next, next_avail)
+        next_value = mix_values(self.mixer, q_next.gather(-1, next_action), td.get(_next(k.state), None),
+                                actions=next_action, action_values=q_next, action_mask=next_avail,
+                                observations=next_obs)
+        reward = td.get(_next(k.reward)).to(next_value.dtype) * self.reward_scale
+        return q_lambda_returns(reward, td.get(_next(k.terminated)), td.get(_next(k.done)), next_value,
+                                gamma=self.gamma, lam=self.td_lambda)
+
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         k = self.tensor_keys
-        obs, next_obs = td.get(k.observation), td.get(_next(k.observation))
-        state, next_state = td.get(k.state, None), td.get(_next(k.state), None)
-        avail, next_avail = td.get(k.action_mask, None), td.get(_next(k.action_mask), None)
+        obs, state, avail = td.get(k.observation), td.get(k.state, None), td.get(k.action_mask, None)
         action = td.get(k.action).unsqueeze(-1)  # [E, T, A, 1]
         q, h_after = self.agent_values(td)  # [E, T, A, n]
-        with torch.no_grad():
-            q_next = self.agent_net(next_obs, h_after)[0]  # each step's next observation, from its own state
-            next_action = greedy_actions(q_next, next_avail)
-            next_value = mix_values(self.mixer, q_next.gather(-1, next_action), next_state, actions=next_action,
-                                    action_values=q_next, action_mask=next_avail, observations=next_obs)
-            reward = td.get(_next(k.reward)).to(q.dtype) * self.reward_scale
-            target = q_lambda_returns(reward, td.get(_next(k.terminated)), td.get(_next(k.done)), next_value,
-                                      gamma=self.gamma, lam=self.td_lambda)
+        target = self.targets(td, None if h_after is None else h_after.detach())
         chosen = q.gather(-1, action)  # [E, T, A, 1]
         q_taken = mix_values(self.mixer, chosen, state, actions=action, action_values=q, action_mask=avail,
                              observations=obs)
