@@ -1,0 +1,77 @@
+"""PQN through the loop's rollout path: the two-step matrix game learned, a tiny run on every installed env
+family, and bad PQN configs refused in one line."""
+import math
+
+import pytest
+import torch
+
+from families import family_params
+from marl_torchrl.config import compose_config
+from marl_torchrl.registry import ConfigError
+from marl_torchrl.train import main, run
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+# PQN's own overrides for a 8k-frame budget: a slower epsilon anneal (half the run) and a larger lr than SMAX's
+TWO_STEP = [
+    "env=matrix/two_step", "env.num_envs=64", "collector.frames_per_batch=256", "total_frames=8192",
+    "algorithm.minibatches=4", "algorithm.eps_anneal_fraction=0.5", "algorithm.lr=0.001", "model.type=mlp",
+    "model.hidden_dim=32", "eval.episodes=8", "eval.interval_frames=100000", "checkpoint.interval_frames=1000000",
+]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_two_step_pqn_qmix_earns_8(tmp_path, seed):
+    metrics = run(compose_config("algorithm=pqn_qmix", f"seed={seed}", *TWO_STEP), tmp_path)
+    assert metrics["eval/ep_reward"] == pytest.approx(8.0, abs=0.1)
+    assert metrics["train/num_updates"] == 32 * 4 * 4  # iterations x epochs x minibatches
+    assert metrics["rollout/epsilon"] == pytest.approx(0.01)
+
+
+TINY = ["env.num_envs=4", "collector.frames_per_batch=32", "total_frames=64", "algorithm.minibatches=2",
+        "algorithm.epochs=1", "model.hidden_dim=16", "eval.interval_frames=0", "checkpoint.interval_frames=1000000"]
+
+
+@pytest.mark.parametrize("env", family_params(["matrix/two_step", "vmas/balance", "gridworld/gridworld25",
+                                               "lbf/Foraging-8x8-2p-2f-coop-v3", "pettingzoo/simple_spread",
+                                               "smax/3m"]))
+def test_pqn_vdn_tiny_run_on_every_family(tmp_path, env):
+    metrics = run(compose_config("algorithm=pqn_vdn", f"env={env}", *TINY), tmp_path)
+    assert metrics["frames"] == 64 and metrics["train/num_updates"] == 4
+    assert math.isfinite(metrics["train/loss"])
+    assert (tmp_path / "models" / "final_model.pt").is_file()
+
+
+@pytest.mark.parametrize("algorithm", ["pqn_iql", "pqn_qmix"])
+def test_other_pqn_presets_run(tmp_path, algorithm):
+    metrics = run(compose_config(f"algorithm={algorithm}", "env=vmas/balance", *TINY), tmp_path)
+    assert metrics["train/num_updates"] == 4 and math.isfinite(metrics["train/loss"])
+
+
+@pytest.mark.parametrize("override,words", [
+    ("algorithm.td_lambda=1.5", "algorithm.td_lambda must be in [0, 1]"),
+    ("algorithm.target_tau=0.01", "PQN has no target network"),
+    ("algorithm.target_hard_interval=100", "PQN has no target network"),
+])
+def test_bad_pqn_config_is_one_error_line(capsys, override, words):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["algorithm=pqn_vdn", override])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and words in err, err
+
+
+def test_minibatches_that_do_not_divide_num_envs_are_refused_before_training(tmp_path):
+    cfg = compose_config("algorithm=pqn_vdn", "env=matrix/two_step", "env.num_envs=6", "collector.frames_per_batch=12",
+                         "total_frames=24", "algorithm.minibatches=4", "eval.interval_frames=0")
+    with pytest.raises(ConfigError) as err:
+        run(cfg, tmp_path)
+    assert "algorithm.minibatches (4) must divide env.num_envs (6)" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "models").exists()  # stopped before any update or checkpoint
