@@ -68,10 +68,15 @@ def test_bad_pqn_config_is_one_error_line(capsys, override, words):
 
 
 def test_minibatches_that_do_not_divide_num_envs_are_refused_before_training(tmp_path):
-    cfg = compose_config("algorithm=pqn_vdn", "env=matrix/two_step", "env.num_envs=6", "collector.frames_per_batch=12",
-                         "total_frames=24", "algorithm.minibatches=4", "eval.interval_frames=0")
-    with pytest.raises(ConfigError) as err:
-        run(cfg, tmp_path)
+    overrides = ["algorithm=pqn_vdn", "env=matrix/two_step", "env.num_envs=6", "collector.frames_per_batch=12",
+                 "total_frames=24", "algorithm.minibatches=4", "eval.interval_frames=0"]
+    with pytest.raises(ConfigError) as err:  # the typed config refuses it, before anything is built
+        compose_config(*overrides)
     assert "algorithm.minibatches (4) must divide env.num_envs (6)" in str(err.value)
     assert "\n" not in str(err.value)
-    assert not (tmp_path / "models").exists()  # stopped before any update or checkpoint
+    from marl_torchrl.data import RolloutPath  # and the rollout path, for Python users who bypass the config
+
+    with pytest.raises(ConfigError, match="must divide"):
+        from tensordict import TensorDict
+
+        RolloutPath(epochs=1, minibatches=4).add(TensorDict({}, [6, 2]))

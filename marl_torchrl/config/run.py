@@ -142,6 +142,10 @@ class RunConfig:
         if isinstance(num_envs, int) and num_envs > 0 and self.collector.frames_per_batch % num_envs:
             raise ConfigError(f"collector.frames_per_batch ({self.collector.frames_per_batch}) must be a multiple "
                               f"of env.num_envs ({num_envs})")
+        minibatches = getattr(self.algorithm, "minibatches", None)  # on-policy: minibatches of whole env rows
+        if isinstance(num_envs, int) and isinstance(minibatches, int) and minibatches > 0 and num_envs % minibatches:
+            raise ConfigError(f"algorithm.minibatches ({minibatches}) must divide env.num_envs ({num_envs}): "
+                              "each minibatch is a group of whole env rows")
 
 
 @dataclass
