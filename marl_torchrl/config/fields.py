@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from typing import Any, Callable, Optional
 
 from marl_torchrl.registry import ConfigError
@@ -96,10 +97,13 @@ def subset_of(*choices: str) -> Check:
 
 
 def validate(cfg: Any, prefix: str = "") -> None:
-    """Check every field of a config dataclass (recursively), then its ``cross_check(prefix)`` hook."""
+    """Check every field of a config dataclass (recursively), then its ``cross_check(prefix)`` hook.
+    A float field is never inf or nan, whatever its own check."""
     dot = f"{prefix}." if prefix else ""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):  # lr=inf would only fail at the first update
+            raise ConfigError(f"{dot}{f.name} must be a finite number, got {value!r}")
         check = f.metadata.get("check")
         if check is not None:
             msg = check(value)
