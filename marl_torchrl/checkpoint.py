@@ -27,7 +27,7 @@ import torch
 
 from marl_torchrl.algorithms.base import AlgorithmParts
 from marl_torchrl.config import RunConfig, schema_name
-from marl_torchrl.faults import WriteError, newest_checkpoint
+from marl_torchrl.faults import WriteError, is_complete, newest_checkpoint
 from marl_torchrl.registry import ConfigError
 
 
@@ -71,14 +71,24 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], previous: 
             tmp.unlink()
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict[str, Any]:
-    """Load a checkpoint; a missing or unreadable file is a one-line :class:`ConfigError`."""
+RUN_KEYS = ("config", "counters", "parts", "rng")  # what a run's checkpoint holds (save_run)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu", *, run_keys: tuple = ()) -> dict[str, Any]:
+    """Load a checkpoint; a missing, cut-off or unreadable file, or one without the ``run_keys`` a run's
+    checkpoint holds, is a one-line :class:`ConfigError` naming it."""
     if not Path(path).is_file():
         raise ConfigError(f"checkpoint not found: {path}")
+    if not is_complete(Path(path)):
+        raise ConfigError(f"cannot read checkpoint {path}: the file is cut off or is not a checkpoint")
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # noqa: BLE001 - report any unpickling problem in one line
         raise ConfigError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+    missing = [k for k in run_keys if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ConfigError(f"{path} is not a marl-torchrl run checkpoint (it has no {', '.join(missing)})")
+    return ckpt
 
 
 def checkpoint_config(ckpt: dict[str, Any], path: str | os.PathLike = "the checkpoint") -> RunConfig:
@@ -86,6 +96,8 @@ def checkpoint_config(ckpt: dict[str, Any], path: str | os.PathLike = "the check
     from marl_torchrl.config import run_config_from_dict
 
     try:
+        if not isinstance(ckpt.get("config"), dict):
+            raise ConfigError("it holds no config")
         return run_config_from_dict(ckpt["config"], ckpt.get("schemas"))
     except ConfigError as err:
         raise ConfigError(f"{path} holds a config this version does not accept: {err}") from None
@@ -115,17 +127,13 @@ def resume_run(cfg: RunConfig, parts: AlgorithmParts, replay, device) -> tuple[R
         path = newest_checkpoint(path)
         if path is None:
             raise ConfigError(f"no complete checkpoint in {cfg.resume}/models to resume from")
-    ckpt = load_checkpoint(path, map_location=device)
-    old = ckpt["config"]
-    if (old["algorithm"]["name"], old["env"]["task"]) != (cfg.algorithm.name, cfg.env.task):
+    ckpt = load_checkpoint(path, map_location=device, run_keys=RUN_KEYS)
+    old = checkpoint_config(ckpt, path)
+    if (old.algorithm.name, old.env.task) != (cfg.algorithm.name, cfg.env.task):
         raise ConfigError(
-            f"checkpoint {path} is {old['algorithm']['name']} on {old['env']['task']}, "
-            f"not {cfg.algorithm.name} on {cfg.env.task}"
+            f"checkpoint {path} is {old.algorithm.name} on {old.env.task}, not {cfg.algorithm.name} on {cfg.env.task}"
         )
-    try:
-        load_parts_state(parts, ckpt["parts"])
-    except (KeyError, RuntimeError, ValueError) as err:
-        raise ConfigError(f"checkpoint {path} does not fit this config's networks: {str(err).splitlines()[0]}") from None
+    load_parts_state(parts, ckpt["parts"], path=path)
     set_rng_state(ckpt["rng"])
     if cfg.resume_buffer:
         if "replay" not in ckpt:
@@ -146,16 +154,21 @@ def parts_state(parts: AlgorithmParts) -> dict[str, Any]:
     }
 
 
-def load_parts_state(parts: AlgorithmParts, state: dict[str, Any], *, weights_only: bool = False) -> None:
-    """Restore :func:`parts_state` output; ``weights_only`` restores just the networks (evaluation)."""
-    parts.loss.load_state_dict(state["loss"])
-    if weights_only:
-        return
-    for k, o in parts.optimizers.items():
-        o.load_state_dict(state["optimizers"][k])
-    parts.target_updater.load_state_dict(state["target_updater"])
-    for k, m in parts.modules.items():
-        m.load_state_dict(state["modules"][k])
+def load_parts_state(parts: AlgorithmParts, state: dict[str, Any], *, weights_only: bool = False,
+                     path: str | os.PathLike = "the checkpoint") -> None:
+    """Restore :func:`parts_state` output; ``weights_only`` restores just the networks (evaluation).
+    Networks of another shape, or missing parts, are a one-line :class:`ConfigError` naming ``path``."""
+    try:
+        parts.loss.load_state_dict(state["loss"])
+        if weights_only:
+            return
+        for k, o in parts.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        parts.target_updater.load_state_dict(state["target_updater"])
+        for k, m in parts.modules.items():
+            m.load_state_dict(state["modules"][k])
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        raise ConfigError(f"{path} does not fit this config's networks: {str(err).strip().splitlines()[0]}") from None
 
 
 def rng_state() -> dict[str, Any]:

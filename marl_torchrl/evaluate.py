@@ -64,10 +64,10 @@ def evaluate_policy(env, policy, *, max_steps: int | None = None, episode_metric
 def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: int | None = None):
     """Rebuild env and policy from a checkpoint (weights only). Returns ``(env, policy, config, info)``."""
     from marl_torchrl.algorithms import build_algorithm
-    from marl_torchrl.checkpoint import checkpoint_config, load_checkpoint, load_parts_state
+    from marl_torchrl.checkpoint import RUN_KEYS, checkpoint_config, load_checkpoint, load_parts_state
     from marl_torchrl.envs import describe, make_env
 
-    ckpt = load_checkpoint(checkpoint, map_location=device)
+    ckpt = load_checkpoint(checkpoint, map_location=device, run_keys=RUN_KEYS)
     cfg = checkpoint_config(ckpt, checkpoint)
     env = make_env(cfg.env, num_envs=episodes, device=device, seed=cfg.seed if seed is None else seed,
                    last_action=cfg.model.last_action)
@@ -75,7 +75,7 @@ def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: in
     parts = build_algorithm(cfg, info, device)
     for t in parts.env_transforms:
         env.append_transform(t)
-    load_parts_state(parts, ckpt["parts"], weights_only=True)
+    load_parts_state(parts, ckpt["parts"], weights_only=True, path=checkpoint)
     return env, parts.policy, cfg, info
 
 

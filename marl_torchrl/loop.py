@@ -223,5 +223,6 @@ def train(run: Run) -> dict[str, float]:
         bar.close()
         if not at_once:
             run.loggers.close()
-            plot_training(run.run_dir / "training_log.csv", run.run_dir / "training_plots.png")
+            if (run.run_dir / "training_log.csv").exists():  # logger=[] (or without csv) writes none
+                plot_training(run.run_dir / "training_log.csv", run.run_dir / "training_plots.png")
     return metrics

@@ -66,19 +66,6 @@ CASES = {  # name -> how to make the bad file at `path` from the good checkpoint
     "required_config_key_gone": lambda good, path: _edit_config(good, path, lambda c: c["algorithm"].pop("name")),
 }
 # Cases not one line today (reported; checkpoint.py is not this file's to change): name -> (reason, raises).
-RESUME_XFAIL = {
-    "torch_file_not_a_checkpoint": ("resume_run reads ckpt['config'] unguarded: KeyError, a traceback", KeyError),
-    "unknown_config_key": ("resume_run never checks the checkpoint's config: a key this version does not know "
-                           "is resumed from silently", pytest.fail.Exception),
-    "required_config_key_gone": ("resume_run reads old['algorithm']['name'] unguarded: KeyError, a traceback",
-                                 KeyError),
-}
-EVALUATE_XFAIL = {
-    "torch_file_not_a_checkpoint": ("checkpoint_config reads ckpt['config'] unguarded: KeyError, a traceback",
-                                    KeyError),
-}
-
-
 def _case(name: str, good: Path, tmp_path: Path) -> Path:
     path = tmp_path / f"{name}.pt"
     CASES[name](good, path)
@@ -90,12 +77,7 @@ def _assert_one_line_naming(text: str, path: Path) -> None:
     assert str(path) in text, f"the message does not name {path}: {text!r}"
 
 
-def _marked(table: dict[str, str]) -> list:
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=table[n][0], raises=table[n][1]))
-            if n in table else n for n in CASES]
-
-
-@pytest.mark.parametrize("name", _marked(RESUME_XFAIL))
+@pytest.mark.parametrize("name", list(CASES))
 def test_resume_from_a_bad_checkpoint_is_one_line(name, good, tmp_path):
     path = _case(name, good, tmp_path)
     with pytest.raises(ConfigError) as err:
@@ -104,7 +86,7 @@ def test_resume_from_a_bad_checkpoint_is_one_line(name, good, tmp_path):
     assert not (tmp_path / "run" / "models").exists(), "a refused resume wrote checkpoints"
 
 
-@pytest.mark.parametrize("name", _marked(EVALUATE_XFAIL))
+@pytest.mark.parametrize("name", list(CASES))
 def test_evaluate_a_bad_checkpoint_is_one_error_line(name, good, tmp_path, capsys):
     path = _case(name, good, tmp_path)
     with pytest.raises(SystemExit) as exit_:
@@ -125,8 +107,6 @@ def test_resume_from_another_algorithm_or_env_names_both(other, good, tmp_path):
     assert "vdn on two_step" in text and other.split("/")[-1].split("=")[-1] in text, text
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="evaluate.load_policy loads ckpt['parts'] unguarded: "
-                                                             "a size mismatch is a RuntimeError traceback")
 def test_evaluate_weights_that_do_not_fit_their_config_is_one_error_line(good, tmp_path, capsys):
     """A checkpoint whose config says hidden_dim=16 but whose networks are 8 wide."""
     path = tmp_path / "misfit.pt"

@@ -246,9 +246,6 @@ def test_no_float_key_takes_a_non_finite_number(bad):
         compose_config(f"algorithm.lr={bad}")
 
 
-@pytest.mark.xfail(strict=True, raises=FileNotFoundError,
-                   reason="found by the fuzz test: logger=[] is accepted and trains, then loop.train's "
-                          "plot_training reads the training_log.csv that no logger wrote")
 def test_no_logger_at_all_trains_to_the_end(tmp_path):
     metrics = run(compose_config("algorithm=vdn", "env=matrix/two_step", *BASE, "logger=[]"), tmp_path)
     assert metrics["frames"] >= 64
