@@ -12,7 +12,7 @@ learning rate decays linearly to 0 over ``total_frames`` (:class:`LinearLRDecay`
 ...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
 >>> parts = build_pqn(PQNConfig(name="pqn_vdn", mixer="vdn"), ModelConfig(hidden_dim=16), info, "cpu", 1000)
 >>> type(parts.loss).__name__, parts.rollout, parts.target_updater.pairs
-('PQNLoss', RolloutSpec(epochs=4, minibatches=16), [])
+('PQNLoss', RolloutSpec(epochs=4, minibatches=4), [])
 """
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
 """PQN's typed config (Gallici et al., ICLR 2025): on-policy Q(lambda) on each fresh rollout, no target network.
 
 Defaults are the reference's SMAX settings (purejaxql ``pqn_vdn_rnn_smax.yaml``) where they are
-algorithm keys: Adam 2.5e-4 decayed linearly to 0, 4 epochs x 16 minibatches per rollout, gamma 0.99,
-lambda 0.85, max gradient norm 1, epsilon 1 -> 0.01 over the first 10% of frames, rewards x10. The
-rollout's shape (128 envs x 128 steps there) is ``env.num_envs`` and ``collector.frames_per_batch``.
+algorithm keys: Adam 2.5e-4 decayed linearly to 0, 4 epochs per rollout, gamma 0.99, lambda 0.85, max
+gradient norm 1, epsilon 1 -> 0.01 over the first 10% of frames, rewards x10. The rollout's shape (128
+envs x 128 steps there) is ``env.num_envs`` and ``collector.frames_per_batch``. The reference's 16
+minibatches need at least 16 envs; the default is 4, which divides every env preset's batch (8, 32, 64).
 
 >>> cfg = PQNConfig(name="pqn_vdn", mixer="vdn")
 >>> cfg.td_lambda, cfg.lr, cfg.epochs, cfg.minibatches, cfg.target_hard_interval
-(0.85, 0.00025, 4, 16, None)
+(0.85, 0.00025, 4, 4, None)
 >>> validate(PQNConfig(name="pqn_vdn", mixer="vdn", target_tau=0.01), "algorithm")
 Traceback (most recent call last):
 ...
@@ -43,7 +44,8 @@ class PQNConfig(AlgorithmConfig, EpsilonGreedyConfig):
     lr: float = opt(2.5e-4, "learning rate", positive)
     lr_decay: bool = opt(True, "decay the learning rate linearly to 0 over total_frames")
     epochs: int = opt(4, "passes over each rollout", positive)
-    minibatches: int = opt(16, "groups of whole env rows per pass (must divide env.num_envs)", positive)
+    minibatches: int = opt(4, "groups of whole env rows per pass (must divide env.num_envs; the reference: 16 "
+                              "of 128 envs)", positive)
     reward_scale: float = opt(10.0, "the team reward is multiplied by this in the loss (logs stay unscaled)", positive)
     norm: bool = opt(True, "PQN's normalisation: model.layer_norm and model.input_norm forced on; "
                            "false: the model keys decide")
