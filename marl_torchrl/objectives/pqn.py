@@ -36,28 +36,21 @@ from torch import nn
 from marl_torchrl import keys
 from marl_torchrl.modules.mixers.base import MIXER_INPUTS
 from marl_torchrl.objectives.rollout_ops import q_lambda_returns, unroll_with_resets
+from marl_torchrl.objectives.sequence_batch import StepKeys
 from marl_torchrl.objectives.sequence_ops import SequenceLoss, mix_values
 from marl_torchrl.objectives.weighted import greedy_actions
 from marl_torchrl.registry import ConfigError
 
 
 @dataclass
-class PQNKeys:
+class PQNKeys(StepKeys):
     """The rollout keys PQN reads (``next`` entries are these under ``"next"``); renamable with ``set_keys``.
 
-    >>> PQNKeys().hidden
-    ('agents', 'rnn_hidden')
+    >>> PQNKeys().done
+    'done'
     """
 
-    observation: NestedKey = keys.OBS
-    state: NestedKey = keys.STATE
-    action: NestedKey = keys.ACTION
-    action_mask: NestedKey = keys.ACTION_MASK
-    reward: NestedKey = keys.REWARD
-    terminated: NestedKey = keys.TERMINATED
     done: NestedKey = keys.DONE
-    is_init: NestedKey = keys.IS_INIT
-    hidden: NestedKey = keys.HIDDEN
 
 
 def _next(key: NestedKey) -> tuple:

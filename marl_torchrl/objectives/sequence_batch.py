@@ -36,11 +36,11 @@ from marl_torchrl.registry import ConfigError
 
 
 @dataclass
-class SequenceKeys:
-    """The replay keys every sequence loss reads; a loss renames them with ``set_keys``.
+class StepKeys:
+    """The keys of a collected step that every loss reads (replayed sequences and on-policy rollouts).
 
-    >>> SequenceKeys().observation
-    ('agents', 'observation')
+    >>> StepKeys().hidden
+    ('agents', 'rnn_hidden')
     """
 
     observation: NestedKey = keys.OBS
@@ -49,9 +49,19 @@ class SequenceKeys:
     action_mask: NestedKey = keys.ACTION_MASK
     reward: NestedKey = keys.REWARD
     terminated: NestedKey = keys.TERMINATED
-    mask: NestedKey = keys.MASK
     is_init: NestedKey = keys.IS_INIT
     hidden: NestedKey = keys.HIDDEN
+
+
+@dataclass
+class SequenceKeys(StepKeys):
+    """The replay keys every sequence loss reads (the steps' and the padding ``mask``); renamable with ``set_keys``.
+
+    >>> SequenceKeys().observation
+    ('agents', 'observation')
+    """
+
+    mask: NestedKey = keys.MASK
 
 
 @dataclass
