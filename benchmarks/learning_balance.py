@@ -47,6 +47,8 @@ VARIANTS = {
     "facmac_continuous": ["algorithm=facmac", "env.continuous_actions=true"],
     "dop": ["algorithm=dop"],
     "dop_continuous": ["algorithm=dop", "env.continuous_actions=true"],
+    "pqn_vdn": ["algorithm=pqn_vdn"],
+    "pqn_qmix": ["algorithm=pqn_qmix"],
 }
 
 
