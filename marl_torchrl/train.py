@@ -49,25 +49,33 @@ def resume_command(argv: list[str], run_dir: str | Path) -> str:
     return " ".join(["marl-train", *kept, f"resume={run_dir}", f"hydra.run.dir={run_dir}"])
 
 
+_FAILED_JOBS: list[int] = []  # exit statuses of the sweep's jobs that failed (multirun, in-process launchers)
+
+
 def _hydra_entry(cfg) -> None:
+    """Hydra's task: one run, each fault turned into its line and exit status. In a sweep (``-m``) a job
+    that fails prints its line and the other jobs go on; the sweep then exits with the failed status."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    from marl_torchrl.faults import RunFault, RunInterrupted
+    from marl_torchrl.faults import RunFault, RunInterrupted, newest_checkpoint
 
-    out = HydraConfig.get().runtime.output_dir
+    hydra_cfg = HydraConfig.get()
+    out = hydra_cfg.runtime.output_dir
     try:
         metrics = run(cfg, out)
-    except ConfigError as err:
-        _fail(err)
     except RunInterrupted as err:
         print(f"{err}; resume with: {resume_command(sys.argv[1:], out)}", file=sys.stderr)
         raise SystemExit(err.exit_code)
-    except RunFault as err:
+    except (ConfigError, RunFault) as err:
+        code = getattr(err, "exit_code", 2)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            print(f"error: job {hydra_cfg.job.num} ({out}): {err}", file=sys.stderr)
+            _FAILED_JOBS.append(code)
+            return
         print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(err.exit_code)
+        raise SystemExit(code)
     except KeyboardInterrupt:
-        from marl_torchrl.faults import newest_checkpoint
-
         newest = newest_checkpoint(out)
         kept = f"the newest complete checkpoint is {newest}" if newest else "no checkpoint was written"
         print(f"interrupted again: exited at once; {kept}", file=sys.stderr)
@@ -113,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     register_schemas()
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_hydra_entry)()
+    if _FAILED_JOBS:
+        raise SystemExit(max(_FAILED_JOBS))
 
 
 if __name__ == "__main__":
