@@ -17,20 +17,20 @@ from marl_torchrl.report.stats import (bootstrap_ci, iqm, iqm_weights, prob_impr
 
 def test_iqm_hand_values():
     assert iqm([7.0]) == 7.0
-    assert iqm([1.0, 3.0]) == 2.0                                   # n=2: both weighted 1/2
-    assert iqm([0.0, 1.0, 2.0]) == pytest.approx((0.25 * 0 + 1 + 0.25 * 2) / 1.5)
+    assert iqm([1.0, 3.0]) == 2.0                                   # n=2: floor(2/4) = 0 dropped
+    assert iqm([0.0, 1.0, 9.0]) == pytest.approx(10 / 3)           # n=3: nothing dropped, the mean
     assert iqm([4.0, 3.0, 2.0, 1.0]) == 2.5                         # middle two of 1..4
-    assert iqm([1.0, 2.0, 4.0, 10.0, 100.0]) == pytest.approx((0.75 * 2 + 4 + 0.75 * 10) / 2.5)  # 5.2
-    assert iqm_weights(5).tolist() == [0.0, 0.75, 1.0, 0.75, 0.0]
+    assert iqm([1.0, 2.0, 4.0, 10.0, 100.0]) == pytest.approx(16 / 3)  # drops 1 and 100
+    assert iqm_weights(5).tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
 
 
 def test_iqm_vs_scipy_trim_mean():
     sps = pytest.importorskip("scipy.stats")  # a cross-check only; scipy is not a dependency
     x = np.array([5.0, -1.0, 3.0, 8.0, 0.0, 2.0, 9.0, 4.0])        # n multiple of 4: identical
     assert iqm(x) == pytest.approx(sps.trim_mean(x, 0.25)) == pytest.approx(3.5)
-    y = np.array([0.0, 1.0, 9.0])                                   # n=3: scipy trims nothing, we trim 3/4 run per side
-    assert sps.trim_mean(y, 0.25) == pytest.approx(10 / 3)
-    assert iqm(y) == pytest.approx((0.25 * 0 + 1 + 0.25 * 9) / 1.5)
+    for n in range(1, 12):  # every n: rliable's definition
+        y = np.random.default_rng(n).normal(size=n)
+        assert iqm(y) == pytest.approx(sps.trim_mean(y, 0.25))
 
 
 def test_prob_improvement_hand_and_scipy():
@@ -86,13 +86,13 @@ def test_report_on_synthetic_sweep(sweep, tmp_path, capsys):
     assert set(final) == {("qmix", "matrix/climb"), ("qmix", "matrix/two_step"), ("qmix", "all (2 tasks)"),
                           ("vdn", "matrix/climb"), ("vdn", "matrix/two_step"), ("vdn", "all (2 tasks)")}
     r = final[("vdn", "matrix/two_step")]
-    assert int(r["n_runs"]) == 3 and float(r["mean"]) == 3.0 and float(r["iqm"]) == pytest.approx(2.5)
-    assert 1.0 <= float(r["iqm_ci_low"]) <= 2.5 <= float(r["iqm_ci_high"]) <= 6.0
+    assert int(r["n_runs"]) == 3 and float(r["mean"]) == 3.0 and float(r["iqm"]) == pytest.approx(3.0)  # n=3: mean
+    assert 1.0 <= float(r["iqm_ci_low"]) <= 3.0 <= float(r["iqm_ci_high"]) <= 6.0
     assert float(final[("qmix", "matrix/two_step")]["iqm"]) == pytest.approx(1.0)
     c = final[("vdn", "matrix/climb")]
     assert float(c["mean_ci_low"]) == float(c["mean_ci_high"]) == 10.0
-    a = final[("vdn", "all (2 tasks)")]   # pooled [1,2,6,10,10,10]: keep [1.5, 4.5] -> (.5*2 + 6 + 10 + .5*10) / 3
-    assert int(a["n_runs"]) == 6 and float(a["mean"]) == 6.5 and float(a["iqm"]) == pytest.approx(22 / 3)
+    a = final[("vdn", "all (2 tasks)")]   # pooled [1,2,6,10,10,10]: drop floor(6/4)=1 each end -> (2+6+10+10)/4
+    assert int(a["n_runs"]) == 6 and float(a["mean"]) == 6.5 and float(a["iqm"]) == pytest.approx(7.0)
 
     (poi,) = _rows(out / "prob_improvement.csv")
     assert (poi["x"], poi["y"], poi["shared_tasks"]) == ("qmix", "vdn", "matrix/climb matrix/two_step")

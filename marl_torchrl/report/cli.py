@@ -35,9 +35,8 @@ DEFINITIONS = """\
 ## Definitions
 
 - Final performance of a run: the last non-empty value of the metric in its `training_log.csv`.
-- IQM: sort the n scores, score i covers [i, i+1); the mean over [n/4, 3n/4] with each score weighted by
-  its overlap (25% trimmed each side, fractional weights when n is not a multiple of 4; equal to
-  `scipy.stats.trim_mean(x, 0.25)` when it is).
+- IQM: rliable's, `scipy.stats.trim_mean(x, 0.25)`: sort the n scores, drop floor(n/4) from each end,
+  average the rest (with 3 runs, the mean).
 - Intervals: 95% percentile bootstrap, {reps} resamples, seed {seed}; runs resampled with replacement
   within each task (stratified bootstrap). `all (k tasks)` rows pool raw scores over the tasks.
 - P(X > Y): mean over the shared tasks of U / (n m), U the Mann-Whitney count of run pairs with x > y,

@@ -4,17 +4,16 @@ bootstrap (runs resampled with replacement *within* each task) and the probabili
 
 Definitions used here:
 
-* **IQM** (:func:`iqm`): sort the ``n`` scores; score ``i`` covers the interval ``[i, i+1)``; keep the
-  middle half ``[n/4, 3n/4]`` and average with weights = overlap length (sum ``n/2``). So 25% is
-  trimmed from each side with *fractional* weights when ``n`` is not a multiple of 4 (e.g. ``n=3``:
-  weights ``1/4, 1, 1/4``). When ``n`` is a multiple of 4 this equals ``scipy.stats.trim_mean(x, 0.25)``
-  (which rliable uses); otherwise scipy trims whole scores (``floor(n/4)`` each side) and the two differ.
+* **IQM** (:func:`iqm`): rliable's ``aggregate_iqm``, i.e. ``scipy.stats.trim_mean(x, 0.25)``: sort the
+  ``n`` scores, drop ``floor(n/4)`` whole scores from each end, average the rest. When ``n`` is not a
+  multiple of 4 that keeps more than the middle half (``n=3`` keeps all three, so IQM = mean there); the
+  numbers stay comparable with every paper that reports rliable's IQM.
 * **Probability of improvement** (:func:`prob_improvement`): ``P(X > Y)`` = mean over the shared tasks of
   ``U / (n m)``, ``U`` the Mann-Whitney count of pairs with ``x > y``, ties counting 1/2.
 * **Intervals**: 95% percentile bootstrap (2.5 and 97.5 percentiles of the resampled statistic).
 
 >>> round(iqm([1.0, 2.0, 4.0, 10.0, 100.0]), 6)
-5.2
+5.333333
 """
 from __future__ import annotations
 
@@ -29,24 +28,25 @@ Stat = Callable[[np.ndarray], np.ndarray]
 
 
 def iqm_weights(n: int) -> np.ndarray:
-    """Weights of the sorted scores in the interquartile mean of ``n`` scores: the overlap of ``[i, i+1)``
-    with ``[n/4, 3n/4]`` (they sum to ``n/2``; the IQM divides by that).
+    """Weights of the sorted scores in the interquartile mean of ``n`` scores: 0 for the ``floor(n/4)``
+    lowest and highest, 1 for the others (the IQM divides by their count).
 
     >>> iqm_weights(3).tolist()
-    [0.25, 1.0, 0.25]
-    >>> iqm_weights(4).tolist()
-    [0.0, 1.0, 1.0, 0.0]
+    [1.0, 1.0, 1.0]
+    >>> iqm_weights(5).tolist()
+    [0.0, 1.0, 1.0, 1.0, 0.0]
     """
     if n < 1:
         raise ValueError("iqm of no scores")
-    lo, hi = n / 4.0, 3.0 * n / 4.0
-    i = np.arange(n, dtype=float)
-    overlap = np.clip(np.minimum(i + 1.0, hi) - np.maximum(i, lo), 0.0, None)
-    return overlap
+    k = n // 4
+    w = np.ones(n)
+    w[:k] = 0.0
+    w[n - k:] = 0.0
+    return w
 
 
 def iqm(scores: Sequence[float] | np.ndarray) -> np.ndarray | float:
-    """Interquartile mean along the last axis (fractional trimming, see the module docstring).
+    """Interquartile mean along the last axis (rliable's, see the module docstring).
 
     >>> iqm([1.0, 2.0, 3.0, 4.0])
     2.5
@@ -54,7 +54,8 @@ def iqm(scores: Sequence[float] | np.ndarray) -> np.ndarray | float:
     [4.0, 1.0]
     """
     x = np.sort(np.asarray(scores, dtype=float), axis=-1)
-    out = (x @ iqm_weights(x.shape[-1])) / (x.shape[-1] / 2.0)
+    w = iqm_weights(x.shape[-1])
+    out = (x @ w) / w.sum()
     return float(out) if np.ndim(out) == 0 else out
 
 

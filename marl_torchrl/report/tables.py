@@ -9,8 +9,8 @@ unnormalised scores). See :mod:`marl_torchrl.report.stats` for the exact definit
 >>> import numpy as np
 >>> runs = [Run("d", "vdn", "t", s, np.ones(1), np.ones(1), np.array([v])) for s, v in enumerate([1.0, 2.0, 6.0])]
 >>> row = final_table(runs, reps=50)[0]
->>> row["n_runs"], row["mean"], row["iqm"]   # IQM of 3: (0.25*1 + 2 + 0.25*6) / 1.5
-(3, 3.0, 2.5)
+>>> row["n_runs"], row["mean"], row["iqm"]   # IQM of 3 runs (rliable's): floor(3/4) = 0 dropped, the mean
+(3, 3.0, 3.0)
 """
 from __future__ import annotations
 
