@@ -109,5 +109,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(2)
     return metrics
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``marl-evaluate`` console script: :func:`main` without its return value (a console script's
+    return value becomes its exit status, and a dict would print itself and exit 1)."""
     main()
+
+
+if __name__ == "__main__":
+    cli()

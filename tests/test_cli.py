@@ -136,3 +136,23 @@ def test_every_case_exits_with_the_same_code(results):
     """Bad configuration is a usage error: one exit status for all of them (2, like argparse)."""
     codes = {name: r.returncode for name, r in results.items()}
     assert set(codes.values()) == {2}, codes
+
+
+def test_console_scripts_exit_0_on_success(tmp_path, monkeypatch, capsys):
+    """A console script's return value is its exit status (``sys.exit(main())``): on success each entry
+    point returns None or 0 (``marl-evaluate`` once returned its metrics dict, so it printed it and exited 1)."""
+    from importlib.metadata import entry_points
+
+    from marl_torchrl.config import compose_config
+    from marl_torchrl.train import run
+
+    run(compose_config("algorithm=vdn", "env=matrix/two_step", "total_frames=64", "env.num_envs=8",
+                       "collector.frames_per_batch=32", "replay.batch_size=4", "replay.warmup=4",
+                       "eval.interval_frames=32", "eval.episodes=2", "model.hidden_dim=8"), tmp_path / "run")
+    scripts = {e.name: e for e in entry_points(group="console_scripts") if e.name.startswith("marl-")}
+    assert {"marl-train", "marl-evaluate", "marl-report"} <= set(scripts)
+    for name, argv in [("marl-evaluate", [f"checkpoint={tmp_path / 'run' / 'models' / 'final_model.pt'}", "episodes=2"]),
+                       ("marl-report", [str(tmp_path / "run"), "--out", str(tmp_path / "report"), "--reps", "20"])]:
+        monkeypatch.setattr(sys, "argv", [name, *argv])
+        assert scripts[name].load()() in (None, 0), name
+    assert "eval/ep_reward" in capsys.readouterr().out
