@@ -3,11 +3,10 @@ tiny training run's overrides, and the check that a checkpoint evaluates determi
 from __future__ import annotations
 
 import torch
-from torchrl.collectors import Collector
+from rollout_helpers import collect_balance
 
 from marl_torchrl import keys
 from marl_torchrl.data import SequenceBuilder
-from marl_torchrl.envs import describe, make_env
 from marl_torchrl.evaluate import main as evaluate_main
 
 # 4 envs x 10 steps per iteration, 3 iterations, evaluation at 80 frames and at the end
@@ -22,16 +21,9 @@ def assert_actor_outputs_match_acting(build, algo_cfg: dict, *, continuous: bool
     """Collect GRU-policy episodes on VMAS balance; the actor outputs the loss unrolls from the stored
     start states equal those the acting policy wrote under ``out_key`` at every valid step. Returns the
     parts and the replayed sequences."""
-    torch.manual_seed(0)
-    env = make_env({"family": "vmas", "task": "balance", "max_steps": 12, "continuous_actions": continuous,
-                    "scenario_kwargs": {"n_agents": 3}}, num_envs=4, seed=0)
-    parts = build(algo_cfg, dict(type="gru", hidden_dim=16), describe(env), "cpu", 1000)
-    for t in parts.env_transforms:
-        env.append_transform(t)
-    collector = Collector(env, parts.policy, frames_per_batch=28, total_frames=84, trust_policy=True)
+    parts, batches = collect_balance(build, algo_cfg, dict(type="gru", hidden_dim=16), continuous=continuous)
     builder = SequenceBuilder(12, hidden_key=keys.HIDDEN, extra_keys=(out_key,))
-    seqs = torch.cat([s for s in (builder.add(b.clone()) for b in collector) if s is not None])
-    collector.shutdown()
+    seqs = torch.cat([s for s in (builder.add(b) for b in batches) if s is not None])
     with torch.no_grad():
         raw, _ = parts.loss.actor.unroll(seqs[keys.OBS], seqs[keys.HIDDEN])
     valid = seqs[keys.MASK].squeeze(-1)

@@ -4,6 +4,7 @@ pass no gradient and leave the loss; an episode-start sequence keeps them; and t
 unrolls after burn-in equal those the acting policy computed."""
 import pytest
 import torch
+from rollout_helpers import collect_balance
 from test_recurrent_contract import _collect, _sequences
 
 from marl_torchrl import keys
@@ -11,7 +12,6 @@ from marl_torchrl.algorithms.dop import build_dop
 from marl_torchrl.algorithms.facmac import build_facmac
 from marl_torchrl.data import SequenceBuilder
 from marl_torchrl.data.synthetic import random_sequences
-from marl_torchrl.envs import describe, make_env
 from marl_torchrl.modules import DOPMixer, NonMonotonicMixer, QMixer, SharedAgentNet
 from marl_torchrl.modules.critics import AgentActionCritic, HistoryCritic
 from marl_torchrl.objectives.dop import DOPSACLoss
@@ -104,19 +104,10 @@ def test_value_decomposition_q_after_burn_in_equals_acting_q():
                                        (build_dop, dict(name="dop", target_tau=0.01))], ids=["facmac", "dop"])
 def test_actor_outputs_after_burn_in_equal_acting_outputs(build, cfg):
     """Discrete actions on VMAS balance, 5-step pieces of 12-step episodes from stored start states."""
-    torch.manual_seed(0)
-    env = make_env({"family": "vmas", "task": "balance", "max_steps": 12, "continuous_actions": False,
-                    "scenario_kwargs": {"n_agents": 3}}, num_envs=4, seed=0)
-    parts = build(cfg, dict(type="gru", hidden_dim=16), describe(env), "cpu", 1000)
-    for t in parts.env_transforms:
-        env.append_transform(t)
+    parts, batches = collect_balance(build, cfg, dict(type="gru", hidden_dim=16))
     out_key = keys.ACTION_VALUE if build is build_facmac else keys.ACTOR_OUTPUT
-    from torchrl.collectors import Collector
-
-    collector = Collector(env, parts.policy, frames_per_batch=28, total_frames=84, trust_policy=True)
     builder = SequenceBuilder(5, hidden_key=keys.HIDDEN, extra_keys=(out_key,))
-    seqs = torch.cat([s for s in (builder.add(b.clone()) for b in collector) if s is not None])
-    collector.shutdown()
+    seqs = torch.cat([s for s in (builder.add(b) for b in batches) if s is not None])
     loss = parts.loss
     loss.burn_in = BURN
     mid = ~seqs["is_init"][:, 0, 0]

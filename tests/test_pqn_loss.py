@@ -2,11 +2,10 @@
 own final observation, and the recurrent contract (the loss's Q-values are the acting policy's)."""
 import pytest
 import torch
-from torchrl.collectors import Collector
+from rollout_helpers import collect_balance
 
 from marl_torchrl import keys
 from marl_torchrl.algorithms.pqn import build_pqn
-from marl_torchrl.envs import describe, make_env
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.objectives.pqn import PQNLoss, random_rollout
 from marl_torchrl.objectives.rollout_ops import q_lambda_returns
@@ -66,19 +65,9 @@ def test_truncated_step_bootstraps_from_its_final_observation():
 
 
 def _collect(seed=0, n_batches=2, num_envs=4, steps=9, mixer="qmix", model="gru"):
-    torch.manual_seed(seed)
-    env = make_env({"family": "vmas", "task": "balance", "max_steps": 5, "scenario_kwargs": {"n_agents": 3}},
-                   num_envs=num_envs, seed=seed)
-    info = describe(env)
-    parts = build_pqn({"name": "pqn", "mixer": mixer, "eps_start": 0.5, "eps_end": 0.5, "minibatches": 2},
-                      {"type": model, "hidden_dim": 16}, info, "cpu", total_frames=1000)
-    for t in parts.env_transforms:
-        env.append_transform(t)
-    collector = Collector(env, parts.policy, frames_per_batch=num_envs * steps,
-                          total_frames=num_envs * steps * n_batches, trust_policy=True)
-    batches = [b.clone() for b in collector]
-    collector.shutdown()
-    return parts, batches
+    return collect_balance(build_pqn, {"name": "pqn", "mixer": mixer, "eps_start": 0.5, "eps_end": 0.5, "minibatches": 2},
+                           {"type": model, "hidden_dim": 16}, seed=seed, num_envs=num_envs, max_steps=5, steps=steps,
+                           n_batches=n_batches)
 
 
 def test_recurrent_contract_loss_q_equals_acting_q():

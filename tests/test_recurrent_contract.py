@@ -3,6 +3,7 @@ loss computes at every step equal the ones the acting policy computed at that st
 zero at episode start; stored start states continue an episode exactly."""
 import pytest
 import torch
+from rollout_helpers import collect_balance
 from torchrl.collectors import Collector
 
 from marl_torchrl import keys
@@ -17,21 +18,12 @@ MAX_STEPS = 12
 
 
 def _collect(seed=0, n_batches=3, num_envs=4, steps_per_batch=7, model="gru", input_layer=True):
-    torch.manual_seed(seed)
-    env = make_env({"family": "vmas", "task": "balance", "max_steps": MAX_STEPS,
-                    "scenario_kwargs": {"n_agents": 3}}, num_envs=num_envs, seed=seed)
-    info = describe(env)
-    parts = build_value_decomposition(
+    return collect_balance(
+        build_value_decomposition,
         {"name": "qmix", "mixer": "qmix", "target_hard_interval": 10, "eps_start": 0.5, "eps_end": 0.5},
-        {"type": model, "hidden_dim": 16, "input_layer": input_layer}, info, "cpu", total_frames=1000,
+        {"type": model, "hidden_dim": 16, "input_layer": input_layer},
+        seed=seed, num_envs=num_envs, max_steps=MAX_STEPS, steps=steps_per_batch, n_batches=n_batches,
     )
-    for t in parts.env_transforms:
-        env.append_transform(t)
-    collector = Collector(env, parts.policy, frames_per_batch=num_envs * steps_per_batch,
-                          total_frames=num_envs * steps_per_batch * n_batches, trust_policy=True)
-    batches = [b.clone() for b in collector]
-    collector.shutdown()
-    return parts, batches
 
 
 def _sequences(batches, seq_len, rnn=True):
