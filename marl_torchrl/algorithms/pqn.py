@@ -74,8 +74,8 @@ def build_pqn(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn
     eps = (cfg.eps_start, cfg.eps_end, cfg.eps_anneal_fraction)
     policy, explore = epsilon_greedy_policy(net, info, device, eps=eps, total_frames=total_frames)
     optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)
-    # the loss has no target pairs, so this updater never moves anything (its interval only satisfies it)
-    parts = assemble_parts(replace(cfg, target_hard_interval=1), policy=policy, loss=loss, agent_net=net, info=info,
+    # no target network: the loss has no target pairs, and PQNConfig leaves both target keys null
+    parts = assemble_parts(cfg, policy=policy, loss=loss, agent_net=net, info=info,
                            optimizers={"loss": optimizer}, exploration=explore)
     parts.rollout = RolloutSpec(epochs=cfg.epochs, minibatches=cfg.minibatches)
     if cfg.lr_decay:

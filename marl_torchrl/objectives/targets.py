@@ -77,7 +77,8 @@ class TargetUpdater:
         hard_interval: copy the weights every this many calls to :meth:`step` (updates).
         tau: Polyak coefficient, ``target <- (1 - tau) * target + tau * online`` at every call.
 
-    Exactly one of ``hard_interval`` and ``tau`` must be given.
+    Exactly one of ``hard_interval`` and ``tau`` must be given, or neither when there are no pairs (a
+    loss without target networks, such as PQN's): then ``step`` only counts.
 
     >>> online, target = nn.Linear(2, 2), nn.Linear(2, 2)
     >>> up = TargetUpdater([(online, target)], hard_interval=2)
@@ -85,10 +86,16 @@ class TargetUpdater:
     False
     >>> up.step(); bool(torch.equal(online.weight, target.weight))
     True
+    >>> TargetUpdater([]).step()  # no target networks, no schedule needed
+    >>> TargetUpdater([(online, target)])
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: set exactly one of target_hard_interval (hard copies) and target_tau (Polyak), got hard_interval=None, tau=None
     """
 
     def __init__(self, pairs: Iterable[tuple[nn.Module, nn.Module]], *, hard_interval=None, tau=None):
-        if (hard_interval is None) == (tau is None):
+        pairs = list(pairs)
+        if (hard_interval is None) == (tau is None) and (pairs or tau is not None):
             raise ConfigError(
                 "set exactly one of target_hard_interval (hard copies) and target_tau (Polyak), "
                 f"got hard_interval={hard_interval}, tau={tau}"
@@ -97,7 +104,7 @@ class TargetUpdater:
             raise ConfigError(f"target_hard_interval must be >= 1, got {hard_interval}")
         if tau is not None and not 0.0 < float(tau) <= 1.0:
             raise ConfigError(f"target_tau must be in (0, 1], got {tau}")
-        self.pairs = list(pairs)
+        self.pairs = pairs
         self.hard_interval = None if hard_interval is None else int(hard_interval)
         self.tau = None if tau is None else float(tau)
         self.num_steps = 0
@@ -109,7 +116,7 @@ class TargetUpdater:
             for online, target in self.pairs:
                 for p, tp in zip(online.parameters(), target.parameters()):
                     tp.lerp_(p, self.tau)
-        elif self.num_steps % self.hard_interval == 0:
+        elif self.hard_interval is not None and self.num_steps % self.hard_interval == 0:
             for online, target in self.pairs:
                 target.load_state_dict(online.state_dict())
 
