@@ -26,8 +26,10 @@ EVAL_MAX_STEPS = 1000  # cap for envs without a time limit
 
 
 @torch.no_grad()
-def evaluate_policy(env, policy, *, max_steps: int | None = None, episode_metrics=None) -> dict[str, float]:
-    """Run every env of the batch for one greedy episode; return ``eval/*`` metrics.
+def evaluate_policy(env, policy, *, max_steps: int | None = None, episode_metrics=None,
+                    rounds: int = 1) -> dict[str, float]:
+    """Run every env of the batch for one greedy episode, ``rounds`` times over (each round starts new
+    episodes); return ``eval/*`` metrics over all of them, and their number as ``eval/episodes``.
 
     ``episode_metrics`` (``{name: key}``, default: the env family's own, see
     :func:`~marl_torchrl.envs.face.episode_metric_keys`) adds ``eval/<name>`` for each.
@@ -38,26 +40,36 @@ def evaluate_policy(env, policy, *, max_steps: int | None = None, episode_metric
     >>> from tensordict.nn import TensorDictModule
     >>> always_1 = TensorDictModule(lambda o: torch.ones(o.shape[:-1], dtype=torch.long),
     ...                             in_keys=[("agents", "observation")], out_keys=[("agents", "action")])
-    >>> evaluate_policy(env, always_1)["eval/ep_reward"]
-    8.0
+    >>> out = evaluate_policy(env, always_1, rounds=3)
+    >>> out["eval/ep_reward"], out["eval/episodes"]
+    (8.0, 12)
     """
     steps = max_steps or EVAL_MAX_STEPS
-    with set_exploration_type(ExplorationType.DETERMINISTIC):
-        rollout = env.rollout(steps, policy, break_when_any_done=False, auto_cast_to_device=True)
-    returns, lengths = first_episodes(rollout)
-    metrics = {
-        "eval/ep_reward": returns.mean().item(),
-        "eval/std_ep_reward": returns.std(unbiased=False).item(),
-        "eval/ep_length": lengths.mean().item(),
-    }
     if episode_metrics is None:
         from marl_torchrl.envs.face import episode_metric_keys
 
         episode_metrics = episode_metric_keys(env)
-    for name, key in episode_metrics.items():
-        values = first_episode_flags(rollout, key)
-        if values is not None:
-            metrics[f"eval/{name}"] = values.float().mean().item()
+    returns, lengths, flags = [], [], {name: [] for name in episode_metrics}
+    for _ in range(max(1, int(rounds))):
+        with set_exploration_type(ExplorationType.DETERMINISTIC):
+            rollout = env.rollout(steps, policy, break_when_any_done=False, auto_cast_to_device=True)
+        r, n = first_episodes(rollout)
+        returns.append(r)
+        lengths.append(n)
+        for name, key in episode_metrics.items():
+            values = first_episode_flags(rollout, key)
+            if values is not None:
+                flags[name].append(values.float())
+    all_returns = torch.cat(returns)
+    metrics = {
+        "eval/ep_reward": all_returns.mean().item(),
+        "eval/std_ep_reward": all_returns.std(unbiased=False).item(),
+        "eval/ep_length": torch.cat(lengths).mean().item(),
+        "eval/episodes": all_returns.numel(),
+    }
+    for name, values in flags.items():
+        if values:
+            metrics[f"eval/{name}"] = torch.cat(values).mean().item()
     return metrics
 
 

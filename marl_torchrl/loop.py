@@ -81,7 +81,8 @@ def _data_path(cfg: RunConfig, info: EnvSpecInfo, parts: AlgorithmParts, device)
         raise ConfigError(f"replay.burn_in ({cfg.replay.burn_in}) must be smaller than the sequence length ({seq_len})")
     return ReplayPath(SequenceBuilder(int(seq_len), hidden_key=parts.hidden_key), capacity=cfg.replay.capacity,
                       batch_size=cfg.replay.batch_size, warmup=cfg.replay.warmup,
-                      updates=cfg.train.updates_per_batch, device=cfg.replay.device or device)
+                      updates=cfg.train.updates_per_batch,
+                      updates_per_episode=cfg.train.updates_per_episode, device=cfg.replay.device or device)
 
 
 def setup(cfg: RunConfig, run_dir: Path) -> Run:
@@ -193,7 +194,8 @@ def train(run: Run) -> dict[str, float]:
                 last = s.frames >= cfg.total_frames
                 if next_eval is not None and (s.frames >= next_eval or last):  # the last iteration always evaluates
                     max_steps = cfg.eval.max_steps or run.info.max_steps
-                    metrics.update(evaluate_policy(run.eval_env, parts.policy, max_steps=max_steps,
+                    rounds = -(-cfg.eval.final_episodes // cfg.eval.episodes) if last and cfg.eval.final_episodes else 1
+                    metrics.update(evaluate_policy(run.eval_env, parts.policy, max_steps=max_steps, rounds=rounds,
                                                    episode_metrics=run.info.episode_metrics))
                     next_eval = _next_multiple(s.frames, cfg.eval.interval_frames)
                 try:  # before the checkpoint: a resume never misses a row

@@ -2,7 +2,8 @@
 continuous ones. Both act from the agent network alone (no mixer, no state) and turn exploration off
 under ``ExplorationType.DETERMINISTIC`` (evaluation).
 
-Exploration schedules are linear over ``anneal_fraction * total_frames`` collected frames.
+Exploration schedules are linear over ``anneal_fraction * total_frames`` collected frames, or over a
+fixed number of frames (``anneal_frames``, epsilon only).
 
 >>> from marl_torchrl.envs import EnvSpecInfo
 >>> from marl_torchrl.modules.agents import SharedAgentNet
@@ -12,6 +13,10 @@ Exploration schedules are linear over ``anneal_fraction * total_frames`` collect
 >>> policy, explore = epsilon_greedy_policy(net, info, "cpu", eps=(1.0, 0.05, 0.1), total_frames=1000)
 >>> float(explore.eps)
 1.0
+>>> _, explore = epsilon_greedy_policy(net, info, "cpu", eps=(1.0, 0.05, 0.1), total_frames=10**6,
+...                                    anneal_frames=500)
+>>> explore.step(250); round(float(explore.eps), 3)
+0.525
 """
 from __future__ import annotations
 
@@ -32,11 +37,13 @@ def _anneal_steps(fraction: float, total_frames: int) -> int:
     return max(1, int(fraction * total_frames))
 
 
-def epsilon_greedy_policy(net, info, device, *, eps: tuple[float, float, float], total_frames: int):
+def epsilon_greedy_policy(net, info, device, *, eps: tuple[float, float, float], total_frames: int,
+                          anneal_frames: int | None = None):
     """Greedy actions over the network's outputs among available actions, epsilon-random otherwise.
 
-    ``eps`` is ``(start, end, anneal_fraction)``. Returns ``(policy, exploration module)``; the
-    network's outputs (Q-values or logits) are written to ``("agents", "action_value")``.
+    ``eps`` is ``(start, end, anneal_fraction)``; ``anneal_frames``, when given, replaces
+    ``anneal_fraction * total_frames``. Returns ``(policy, exploration module)``; the network's outputs
+    (Q-values or logits) are written to ``("agents", "action_value")``.
     """
     start, end, fraction = (float(x) for x in eps)
     if not 0.0 <= end <= start <= 1.0:
@@ -52,7 +59,7 @@ def epsilon_greedy_policy(net, info, device, *, eps: tuple[float, float, float],
         Categorical(info.n_actions, shape=(info.n_agents,), device=device),
         eps_init=start,
         eps_end=end,
-        annealing_num_steps=_anneal_steps(fraction, total_frames),
+        annealing_num_steps=int(anneal_frames) if anneal_frames else _anneal_steps(fraction, total_frames),
         action_key=keys.ACTION,
         action_mask_key=mask_key,
         device=device,

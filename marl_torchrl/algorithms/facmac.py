@@ -48,13 +48,13 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
     loss = FACMACLoss(
         actor, critic, mixer, n_actions=n_actions, bound=bound, gamma=cfg.gamma, td_lambda=cfg.td_lambda,
         gumbel_temperature=cfg.gumbel_temperature, action_reg=cfg.action_reg, burn_in=burn_in,
+        standardise_rewards=cfg.standardise_rewards,
     )
     if info.continuous:
         sigma = (cfg.noise_sigma_start, cfg.noise_sigma_end, cfg.noise_anneal_fraction)
         policy, explore = gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames)
     else:
-        eps = (cfg.eps_start, cfg.eps_end, cfg.eps_anneal_fraction)
-        policy, explore = epsilon_greedy_policy(actor, info, device, eps=eps, total_frames=total_frames)
+        policy, explore = epsilon_greedy_policy(actor, info, device, **cfg.epsilon(), total_frames=total_frames)
     critic_params = list(critic.parameters()) + ([] if mixer is None else list(mixer.parameters()))
     optimizers = {
         "loss_actor": make_optimizer(cfg.optimizer, actor.parameters(), lr=cfg.actor_lr),

@@ -70,9 +70,9 @@ def build_pqn(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn
     mixer = None
     if cfg.mixer is not None:
         mixer = make_mixer(cfg.mixer, info.n_agents, info.state_dim, **cfg.mixer_options).to(device)
-    loss = PQNLoss(net, mixer, gamma=cfg.gamma, td_lambda=cfg.td_lambda, reward_scale=cfg.reward_scale)
-    eps = (cfg.eps_start, cfg.eps_end, cfg.eps_anneal_fraction)
-    policy, explore = epsilon_greedy_policy(net, info, device, eps=eps, total_frames=total_frames)
+    loss = PQNLoss(net, mixer, gamma=cfg.gamma, td_lambda=cfg.td_lambda, reward_scale=cfg.reward_scale,
+                   standardise_rewards=cfg.standardise_rewards)
+    policy, explore = epsilon_greedy_policy(net, info, device, **cfg.epsilon(), total_frames=total_frames)
     optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)
     # no target network: the loss has no target pairs, and PQNConfig leaves both target keys null
     parts = assemble_parts(cfg, policy=policy, loss=loss, agent_net=net, info=info,

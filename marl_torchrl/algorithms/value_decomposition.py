@@ -73,9 +73,9 @@ def build_value_decomposition(
         net, mixer, gamma=cfg.gamma, td_lambda=cfg.td_lambda, double_q=cfg.double_q, burn_in=burn_in,
         loss_function=cfg.loss_function, central=central,
         weighting=cfg.weighting if weighted else None, alpha=cfg.alpha if weighted else 0.1,
+        standardise_rewards=cfg.standardise_rewards,
     )
-    eps = (cfg.eps_start, cfg.eps_end, cfg.eps_anneal_fraction)
-    policy, explore = epsilon_greedy_policy(net, info, device, eps=eps, total_frames=total_frames)
+    policy, explore = epsilon_greedy_policy(net, info, device, **cfg.epsilon(), total_frames=total_frames)
     optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)
     return assemble_parts(cfg, policy=policy, loss=loss, optimizers={"loss": optimizer}, agent_net=net, info=info,
                           exploration=explore)

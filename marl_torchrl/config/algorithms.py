@@ -41,6 +41,8 @@ class AlgorithmConfig:
                                               or_none(positive))
     target_tau: Optional[float] = opt(None, "Polyak coefficient of soft target updates (or target_hard_interval)",
                                       or_none(unit_open_closed))
+    standardise_rewards: bool = opt(False, "the loss reads (r - mean) / std, with a running mean and std of the "
+                                           "rewards it has trained on (EPyMARL's standardise_rewards)")
 
     def cross_check(self, prefix: str) -> None:
         if (self.target_hard_interval is None) == (self.target_tau is None):
@@ -56,7 +58,14 @@ class EpsilonGreedyConfig:
 
     eps_start: float = opt(1.0, "epsilon at the start", unit_closed)
     eps_end: float = opt(0.05, "epsilon after the anneal", unit_closed)
-    eps_anneal_fraction: float = opt(0.1, "fraction of total_frames over which epsilon anneals", unit_open_closed)
+    eps_anneal_fraction: float = opt(0.1, "fraction of total_frames over which epsilon anneals (or "
+                                          "eps_anneal_frames)", unit_open_closed)
+    eps_anneal_frames: Optional[int] = opt(None, "frames over which epsilon anneals (EPyMARL: 50000), whatever "
+                                                 "total_frames is; null = eps_anneal_fraction", or_none(positive))
+
+    def epsilon(self) -> dict[str, Any]:
+        """The keywords of :func:`~marl_torchrl.algorithms.acting.epsilon_greedy_policy` for this schedule."""
+        return {"eps": (self.eps_start, self.eps_end, self.eps_anneal_fraction), "anneal_frames": self.eps_anneal_frames}
 
     def check_epsilon(self, prefix: str) -> None:
         if self.eps_end > self.eps_start:

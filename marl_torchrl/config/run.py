@@ -77,9 +77,19 @@ class ReplayConfig:
 
 @dataclass
 class TrainConfig:
-    updates_per_batch: int = opt(8, "gradient steps per iteration", positive)
+    updates_per_batch: Optional[int] = opt(8, "gradient steps per iteration (or updates_per_episode)",
+                                           or_none(positive))
+    updates_per_episode: Optional[float] = opt(
+        None, "gradient steps per episode finished in the iteration, PyMARL's ratio (1.0); fractions carry over "
+              "to the next iteration. Set updates_per_batch=null with it", or_none(positive))
     max_skipped_updates: int = opt(0, "updates with a non-finite loss or gradient norm skipped (logged as "
                                       "train/skipped_updates) before the run stops with exit 3", non_negative)
+
+    def cross_check(self, prefix: str) -> None:
+        if (self.updates_per_batch is None) == (self.updates_per_episode is None):
+            raise ConfigError(
+                f"set exactly one of {prefix}.updates_per_batch and {prefix}.updates_per_episode (the other null), "
+                f"got {self.updates_per_batch} and {self.updates_per_episode}")
 
 
 @dataclass
@@ -87,6 +97,8 @@ class EvalConfig:
     interval_frames: int = opt(25000, "greedy decentralised evaluation every this many frames (0 = off)",
                                non_negative)
     episodes: int = opt(32, "evaluation episodes (parallel envs)", positive)
+    final_episodes: Optional[int] = opt(None, "episodes of the last evaluation, the reported number (rounds of "
+                                              "eval.episodes envs); null = eval.episodes", or_none(positive))
     max_steps: Optional[int] = opt(None, "step cap for envs without a time limit", or_none(positive))
 
 
@@ -146,6 +158,9 @@ class RunConfig:
         if isinstance(num_envs, int) and isinstance(minibatches, int) and minibatches > 0 and num_envs % minibatches:
             raise ConfigError(f"algorithm.minibatches ({minibatches}) must divide env.num_envs ({num_envs}): "
                               "each minibatch is a group of whole env rows")
+        if minibatches is not None and self.train.updates_per_episode is not None:
+            raise ConfigError("train.updates_per_episode is for replay-based algorithms; an on-policy algorithm "
+                              "trains algorithm.epochs x algorithm.minibatches steps per rollout")
 
 
 @dataclass

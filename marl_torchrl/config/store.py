@@ -33,7 +33,7 @@ from marl_torchrl.config.run import RunConfig
 from marl_torchrl.registry import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"  # shipped in the package; ./configs links here
-GROUPS = ("algorithm", "env")
+GROUPS = ("algorithm", "env", "experiment")
 _stored: set = set()
 
 

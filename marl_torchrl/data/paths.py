@@ -23,34 +23,53 @@ from typing import Iterator
 import torch
 from tensordict import TensorDictBase
 
+from marl_torchrl import keys
 from marl_torchrl.data.replay import make_sequence_replay
 from marl_torchrl.data.sequences import SequenceBuilder
 from marl_torchrl.registry import ConfigError
 
 
 class ReplayPath:
-    """Sequences into replay; ``updates`` sampled batches per iteration once the replay is warm.
+    """Sequences into replay; once the replay is warm, ``updates`` sampled batches per iteration, or
+    ``updates_per_episode`` per episode finished in the iteration (PyMARL's one per episode: 1.0), the
+    fraction carried to the next iteration.
 
     >>> path = ReplayPath(SequenceBuilder(seq_len=4), capacity=10, batch_size=2, warmup=2, updates=3)
     >>> list(path.batches()), len(path.replay)
     ([], 0)
+    >>> ReplayPath(SequenceBuilder(seq_len=4), capacity=10, batch_size=2, warmup=2)
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: give exactly one of updates (per iteration) and updates_per_episode, got None and None
     """
 
-    def __init__(self, builder: SequenceBuilder, *, capacity: int, batch_size: int, warmup: int, updates: int,
-                 device="cpu"):
-        self.builder, self.updates = builder, int(updates)
+    def __init__(self, builder: SequenceBuilder, *, capacity: int, batch_size: int, warmup: int,
+                 updates: int | None = None, updates_per_episode: float | None = None, device="cpu"):
+        if (updates is None) == (updates_per_episode is None):
+            raise ConfigError("give exactly one of updates (per iteration) and updates_per_episode, "
+                              f"got {updates} and {updates_per_episode}")
+        self.builder = builder
+        self.updates = None if updates is None else int(updates)
+        self.per_episode = None if updates_per_episode is None else float(updates_per_episode)
         self.replay = make_sequence_replay(int(capacity), int(batch_size), device=device)
         self.warmup = max(int(warmup), int(batch_size))
+        self._owed = 0.0  # updates_per_episode: updates earned by finished episodes, not yet made
 
     def add(self, batch: TensorDictBase) -> None:
         seqs = self.builder.add(batch)
         if seqs is not None:
             self.replay.extend(seqs.to(self.replay.storage.device))
+        if self.per_episode is not None and len(self.replay) >= self.warmup:
+            self._owed += self.per_episode * int(batch.get(("next", keys.DONE)).sum())
 
     def batches(self) -> Iterator[TensorDictBase]:
         if len(self.replay) < self.warmup:
             return
-        for _ in range(self.updates):
+        n = self.updates
+        if n is None:
+            n = int(self._owed)
+            self._owed -= n
+        for _ in range(n):
             yield self.replay.sample()
 
 

@@ -83,8 +83,9 @@ class DOPSACLoss(ActionSpace, SequenceLoss):
         learn_alpha: bool = True,
         target_entropy: float | None = None,
         burn_in: int = 0,
+        standardise_rewards: bool = False,
     ):
-        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
         self.set_action_space(n_actions=n_actions, bound=bound)
         if len(critics) != 2 or len(mixers) != 2 or critics[0] is critics[1] or mixers[0] is mixers[1]:
             raise ConfigError("DOP needs two critics and two mixers with separate parameters")

@@ -81,8 +81,9 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         gumbel_temperature: float = 1.0,
         action_reg: float = 1e-3,
         burn_in: int = 0,
+        standardise_rewards: bool = False,
     ):
-        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
         self.set_action_space(n_actions=n_actions, bound=bound)
         if not gumbel_temperature > 0 or action_reg < 0:
             raise ConfigError(f"need gumbel_temperature > 0 and action_reg >= 0, got {gumbel_temperature}, {action_reg}")

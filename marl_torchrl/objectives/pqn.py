@@ -64,7 +64,8 @@ class PQNLoss(SequenceLoss):
         agent_net: a :class:`~marl_torchrl.modules.agents.SharedAgentNet` producing Q-values (MLP or GRU).
         mixer: any torchrl ``Mixer`` (ours, torchrl's ``VDNMixer``/``QMixer``), or None.
         gamma, td_lambda: discount and lambda of the Q(lambda) targets.
-        reward_scale: the team reward is multiplied by this (PQN's SMAX setting: 10).
+        reward_scale: the team reward is multiplied by this (PQN's SMAX setting: 10), after
+            standardisation with ``standardise_rewards``.
 
     >>> from marl_torchrl.modules.agents import SharedAgentNet
     >>> loss = PQNLoss(SharedAgentNet(3, 2, 4, rnn=False), None)
@@ -78,8 +79,8 @@ class PQNLoss(SequenceLoss):
     algorithm = "PQN"
 
     def __init__(self, agent_net: nn.Module, mixer: nn.Module | None = None, *, gamma: float = 0.99,
-                 td_lambda: float = 0.85, reward_scale: float = 1.0):
-        super().__init__(gamma=gamma, td_lambda=td_lambda)
+                 td_lambda: float = 0.85, reward_scale: float = 1.0, standardise_rewards: bool = False):
+        super().__init__(gamma=gamma, td_lambda=td_lambda, standardise_rewards=standardise_rewards)
         if not reward_scale > 0:
             raise ConfigError(f"reward_scale must be > 0, got {reward_scale}")
         self.check_mixer_inputs(mixer, MIXER_INPUTS)
@@ -103,7 +104,8 @@ class PQNLoss(SequenceLoss):
         next_value = mix_values(self.mixer, q_next.gather(-1, next_action), td.get(_next(k.state), None),
                                 actions=next_action, action_values=q_next, action_mask=next_avail,
                                 observations=next_obs)
-        reward = td.get(_next(k.reward)).to(next_value.dtype) * self.reward_scale
+        reward = td.get(_next(k.reward)).to(next_value.dtype)
+        reward = self.rewards(reward, torch.ones_like(reward)) * self.reward_scale
         return q_lambda_returns(reward, td.get(_next(k.terminated)), td.get(_next(k.done)), next_value,
                                 gamma=self.gamma, lam=self.td_lambda)
 

@@ -18,6 +18,7 @@ from torch.func import functional_call
 from torchrl.objectives import LossModule
 
 from marl_torchrl.modules.mixers.base import requested_inputs
+from marl_torchrl.objectives.reward_norm import RewardStandardiser
 from marl_torchrl.objectives.sequence_batch import SequenceBatch, SequenceKeys, drop_burn_in, read_sequence_batch
 from marl_torchrl.objectives.targets import frozen_copy
 from marl_torchrl.registry import ConfigError
@@ -54,13 +55,15 @@ class SequenceLoss(LossModule):
     target_names: tuple[tuple[str, str], ...] = ()
     algorithm = "this loss"
 
-    def __init__(self, *, gamma: float = 0.99, td_lambda: float = 0.0, burn_in: int = 0):
+    def __init__(self, *, gamma: float = 0.99, td_lambda: float = 0.0, burn_in: int = 0,
+                 standardise_rewards: bool = False):
         super().__init__()
         if not 0.0 < gamma <= 1.0:
             raise ConfigError(f"gamma must be in (0, 1], got {gamma}")
         if not 0.0 <= td_lambda <= 1.0:
             raise ConfigError(f"td_lambda must be in [0, 1], got {td_lambda}")
         self.gamma, self.td_lambda, self.burn_in = float(gamma), float(td_lambda), int(burn_in)
+        self.reward_norm = RewardStandardiser() if standardise_rewards else None
 
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         pass  # targets are computed in forward, not by a torchrl value estimator
@@ -77,8 +80,16 @@ class SequenceLoss(LossModule):
         return [(o, t) for o, t in pairs if o is not None]
 
     def read_batch(self, td: TensorDictBase, net: nn.Module, *, action_mask: bool = True) -> SequenceBatch:
-        """The batch as the loss reads it; ``net`` is the recurrent part that decides the burn-in rule."""
-        return read_sequence_batch(td, self.tensor_keys, net, burn_in=self.burn_in, action_mask=action_mask)
+        """The batch as the loss reads it; ``net`` is the recurrent part that decides the burn-in rule.
+        With ``standardise_rewards`` its rewards are standardised (:meth:`rewards`)."""
+        b = read_sequence_batch(td, self.tensor_keys, net, burn_in=self.burn_in, action_mask=action_mask)
+        b.reward = self.rewards(b.reward, b.valid)
+        return b
+
+    def rewards(self, reward: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``reward`` as the loss trains on it: standardised by the running statistics of every reward
+        trained on so far (updated here), or unchanged without ``standardise_rewards``."""
+        return reward if self.reward_norm is None else self.reward_norm(reward, valid)
 
     def check_mixer_inputs(self, mixer, provided: Iterable[str]) -> None:
         """A one-line ``ConfigError`` if ``mixer`` asks for an input this loss cannot give."""

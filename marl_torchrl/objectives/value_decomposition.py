@@ -58,6 +58,8 @@ class ValueDecompositionLoss(SequenceLoss):
             given, its target copy makes the targets and ``loss`` adds its squared error (``central_loss``).
         weighting: ``"ow"`` or ``"cw"`` (needs ``central`` and a mixer) to weigh the TD errors 1 or ``alpha``.
         alpha: the weight in ``(0, 1]`` of down-weighted transitions.
+        standardise_rewards: train on standardised rewards
+            (:class:`~marl_torchrl.objectives.reward_norm.RewardStandardiser`).
 
     Keys are renamable with ``set_keys`` (observation, state, action, action_mask, reward, terminated,
     mask, is_init, hidden). The output holds ``loss`` and diagnostics (``td_error``, ``q_value``...; with
@@ -89,8 +91,9 @@ class ValueDecompositionLoss(SequenceLoss):
         central: CentralQ | None = None,
         weighting: str | None = None,
         alpha: float = 0.1,
+        standardise_rewards: bool = False,
     ):
-        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in)
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
         if loss_function not in ("l2", "smooth_l1"):
             raise ConfigError(f"unknown loss_function '{loss_function}'; known: l2, smooth_l1")
         check_weighting(weighting, alpha, central, mixer)
