@@ -1,0 +1,158 @@
+"""The outputs of ``benchmarks/reproduce.py``: a task's CSV and curve plot from its finished runs, and one markdown
+table over all tasks beside the published references (``REFERENCES``). Statistics come from
+``marl_torchrl.report`` (``final_table``: mean and IQM with 95% percentile-bootstrap intervals over seeds).
+
+- ``reproduce_<task>.csv`` (``reproduce_<task>_f<N>.csv`` for runs of ``--frames N``): a row per variant
+  (``CSV_FIELDS``). A run's final greedy return is the last ``eval/ep_reward`` of its log (the final
+  evaluation, ``eval.final_episodes`` episodes where the preset sets it, their number in
+  ``final_eval_episodes``); ``return_per_agent`` divides the mean by the number of agents (EPyMARL's MPE
+  scale); ``wall_min_mean`` is the last ``time/elapsed_s`` in minutes; on SMAX also the win rate
+  (``eval/battle_won``).
+- ``reproduce_<task>.png`` (and ``reproduce_<task>_winrate.png`` on SMAX): greedy eval return against frames,
+  mean and 95% band over seeds per variant.
+- ``reproduce_table.md``: every ``reproduce_*.csv`` in the results dir, a row per (task, variant).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from marl_torchrl.plots import read_log
+from marl_torchrl.report.collect import Run, load_run
+from marl_torchrl.report.curves import group_curves, plot_curves
+from marl_torchrl.report.tables import final_table, markdown_table, write_csv
+
+REPS, SEED = 2000, 0  # bootstrap resamples and seed
+CSV_FIELDS = ["task", "variant", "algorithm", "n_seeds", "seeds", "return_mean", "return_ci_low", "return_ci_high",
+              "return_iqm", "return_per_seed", "n_agents", "return_per_agent", "total_frames", "wall_min_mean",
+              "final_eval_episodes", "win_rate_mean", "win_rate_ci_low", "win_rate_ci_high"]
+TABLE_FIELDS = ["task", "variant", "ours: final greedy return, mean [95% CI]", "per agent", "budget (frames)",
+                "wall min (this CPU)", "published", "published budget", "published metric", "source"]
+
+_PQN = ("purejaxql README figure docs/smax_iqm.png (Gallici et al., ICLR 2025; mttga/purejaxql), read off the plot")
+_SMAX = "win-rate IQM over several SMAX maps (not 3m alone); compare our win rate"
+_BENCHMARL = "BenchMARL README plot (Bettini et al. 2024; fine_tuned/vmas config), read off the plot"
+_VMAS = "IQM of normalised return aggregated over VMAS navigation, sampling and balance (not balance alone, not raw)"
+_EPYMARL = "Papoudakis et al. 2021 (EPyMARL; uoe-agents/epymarl)"
+_LBF = {"number": None, "budget": "2.05M env steps (t_max 2050000)", "source": _EPYMARL,
+        "metric": "maximum and average team return (at most 1), 100 greedy episodes every 50k steps; "
+                  "the per-task number is not in our references"}
+_MPE = {"number": None, "budget": "not in our references", "source": _EPYMARL + "; epymarl#29",
+        "metric": "MPE returns divided by the number of agents (compare 'per agent'); "
+                  "the number is not in our references"}
+REFERENCES = {  # (task, variant) -> published number/budget/metric/source; only numbers in the project's references
+    ("smax_3m", "pqn_vdn"): {"number": "~0.95", "budget": "1e7 env steps", "metric": _SMAX, "source": _PQN},
+    ("smax_3m", "qmix"): {"number": "~0.66", "budget": "1e7 env steps", "metric": _SMAX, "source": _PQN},
+    ("smax_3m", "vdn"): {"number": "~0.63", "budget": "1e7 env steps", "metric": _SMAX, "source": _PQN},
+    ("balance", "qmix"): {"number": "~0.87", "budget": "10M frames", "metric": _VMAS, "source": _BENCHMARL},
+    ("balance", "vdn"): {"number": "~0.85", "budget": "10M frames", "metric": _VMAS, "source": _BENCHMARL},
+    ("balance", "iql"): {"number": "~0.86", "budget": "10M frames", "metric": _VMAS, "source": _BENCHMARL},
+    ("lbf_8x8_2p_2f_coop", "qmix"): _LBF, ("lbf_8x8_2p_2f_coop", "vdn"): _LBF, ("lbf_8x8_2p_2f_coop", "iql"): _LBF,
+    ("simple_spread", "qmix"): _MPE, ("simple_spread", "vdn"): _MPE,
+}
+
+
+def _runs(found, metric: str) -> list[Run]:
+    """The finished runs' ``metric``, each labelled with its variant (``final_table`` groups by it)."""
+    runs = []
+    for variant, _, path in found:
+        run = load_run(path, metric)
+        if isinstance(run, Run):
+            run.algorithm = variant
+            runs.append(run)
+    return runs
+
+
+def _n_agents(hp: dict, default: int | None) -> int | None:
+    env = hp.get("env", {})
+    return env.get("n_agents") or (env.get("scenario_kwargs") or {}).get("n_agents") or default
+
+
+def _last(log: dict, key: str) -> float | None:
+    vals = [v for v in log.get(key, []) if v == v]
+    return vals[-1] if vals else None
+
+
+def _joined(values) -> str:
+    """The distinct values, whole numbers as ints, semicolon-joined ("" for none)."""
+    return ";".join(str(int(v)) for v in sorted({v for v in values if v is not None}))
+
+
+def suite_rows(task: str, found, n_agents: int | None) -> list[dict]:
+    """A ``CSV_FIELDS`` row per variant from ``found`` = ``[(variant, seed, run dir)]`` of finished runs."""
+    returns = sorted(_runs(found, "eval/ep_reward"), key=lambda r: (r.algorithm, r.seed))
+    won = {row["algorithm"]: row for row in final_table(_runs(found, "eval/battle_won"), REPS, SEED)}
+    rows = []
+    for t in final_table(returns, REPS, SEED):
+        members = [r for r in returns if r.algorithm == t["algorithm"]]
+        hps = [json.loads((Path(r.path) / "configs" / "hparams.json").read_text()) for r in members]
+        logs = [read_log(Path(r.path) / "training_log.csv") for r in members]
+        n = _n_agents(hps[0], n_agents)
+        walls = [w for w in (_last(log, "time/elapsed_s") for log in logs) if w is not None]
+        row = {"task": task, "variant": t["algorithm"], "algorithm": hps[0]["algorithm"]["name"],
+               "n_seeds": t["n_runs"], "seeds": ";".join(str(r.seed) for r in members),
+               "return_mean": t["mean"], "return_ci_low": t["mean_ci_low"], "return_ci_high": t["mean_ci_high"],
+               "return_iqm": t["iqm"], "return_per_seed": ";".join(f"{r.final:.4g}" for r in members),
+               "n_agents": n or "", "return_per_agent": t["mean"] / n if n else "",
+               "total_frames": _joined(int(hp["total_frames"]) for hp in hps),
+               "wall_min_mean": sum(walls) / len(walls) / 60 if walls else "",
+               "final_eval_episodes": _joined(_last(log, "eval/episodes") for log in logs)}
+        if t["algorithm"] in won:
+            w = won[t["algorithm"]]
+            row.update(win_rate_mean=w["mean"], win_rate_ci_low=w["mean_ci_low"], win_rate_ci_high=w["mean_ci_high"])
+        rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    return rows
+
+
+def write_suite(task: str, found, n_agents: int | None, results: Path, tag: str = "") -> list[Path]:
+    """Write ``reproduce_<task><tag>.csv`` and its plot(s) into ``results``; returns the paths written.
+    ``tag`` (``_f<N>`` for ``--frames N``) keeps short runs' files apart from the full budget's."""
+    results = Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    paths = [write_csv(suite_rows(task, found, n_agents), CSV_FIELDS, results / f"reproduce_{task}{tag}.csv")]
+    for metric, suffix in (("eval/ep_reward", ""), ("eval/battle_won", "_winrate")):
+        runs = _runs(found, metric)
+        if runs:
+            paths.append(plot_curves(group_curves(runs, REPS, SEED), "frames", metric,
+                                     results / f"reproduce_{task}{tag}{suffix}.png"))
+    return paths
+
+
+def _ci(row: dict, key: str) -> str:
+    return f"{float(row[key + '_mean']):.3g} [{float(row[key + '_ci_low']):.3g}, {float(row[key + '_ci_high']):.3g}]"
+
+
+def table_row(row: dict) -> dict:
+    """A ``TABLE_FIELDS`` row from a ``reproduce_<task>.csv`` row and ``REFERENCES``."""
+    ours = f"{_ci(row, 'return')}, n={row['n_seeds']} seeds"
+    if row.get("win_rate_mean"):
+        ours += f"; win rate {_ci(row, 'win_rate')}"
+    ref = REFERENCES.get((row["task"], row["variant"]))
+    per_agent = f"{float(row['return_per_agent']):.3g}" if row.get("return_per_agent") else "-"
+    wall = f"{float(row['wall_min_mean']):.3g}" if row.get("wall_min_mean") else "-"
+    published = {"published": "none published", "published budget": "-", "published metric": "-", "source": "-"}
+    if ref:
+        published = {"published": ref["number"] or "none published", "published budget": ref["budget"],
+                     "published metric": ref["metric"], "source": ref["source"]}
+    return {"task": row["task"], "variant": row["variant"], TABLE_FIELDS[2]: ours, "per agent": per_agent,
+            "budget (frames)": row["total_frames"], "wall min (this CPU)": wall, **published}
+
+
+def write_table(results: Path) -> Path:
+    """``reproduce_table.md`` over every ``reproduce_*.csv`` in ``results``."""
+    results = Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in sorted(results.glob("reproduce_*.csv")):
+        with open(path, newline="") as f:
+            rows += [table_row(r) for r in csv.DictReader(f)]
+    text = ["# Reproductions: our final greedy return beside the published numbers", "",
+            "Ours: mean over seeds of each run's final greedy evaluation return, 95% percentile-bootstrap interval "
+            f"over seeds ({REPS} resamples); on SMAX also the battle win rate. 'per agent': the mean divided by "
+            "the number of agents. A published number is given only where our references state it; read its "
+            "metric before comparing.", "",
+            markdown_table(rows, TABLE_FIELDS) if rows else "No reproduce_*.csv yet.", ""]
+    out = results / "reproduce_table.md"
+    out.write_text("\n".join(text))
+    return out
