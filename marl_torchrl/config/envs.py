@@ -86,6 +86,8 @@ class LBFConfig(EnvConfig):
     family: str = opt("lbf", "env family")
     team_reward: str = opt("sum", "team reward: LBF normalises the agents' rewards, a full clear pays 1 in total",
                            one_of(*TEAM_REWARDS))
+    scale_observations: bool = opt(False, "observations (and so the state) mapped to [0, 1] with LBF's own "
+                                          "observation bounds; false: raw grid coordinates and levels, as EPyMARL")
 
 
 @dataclass

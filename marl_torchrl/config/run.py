@@ -77,8 +77,9 @@ class ReplayConfig:
 
 @dataclass
 class TrainConfig:
-    updates_per_batch: Optional[int] = opt(8, "gradient steps per iteration (or updates_per_episode)",
-                                           or_none(positive))
+    updates_per_batch: Optional[int] = opt(8, "gradient steps per iteration (or updates_per_episode); replay-based "
+                                              "algorithms only: on-policy ones make algorithm.epochs x "
+                                              "algorithm.minibatches per rollout", or_none(positive))
     updates_per_episode: Optional[float] = opt(
         None, "gradient steps per episode finished in the iteration, PyMARL's ratio (1.0); fractions carry over "
               "to the next iteration. Set updates_per_batch=null with it", or_none(positive))
@@ -158,9 +159,6 @@ class RunConfig:
         if isinstance(num_envs, int) and isinstance(minibatches, int) and minibatches > 0 and num_envs % minibatches:
             raise ConfigError(f"algorithm.minibatches ({minibatches}) must divide env.num_envs ({num_envs}): "
                               "each minibatch is a group of whole env rows")
-        if minibatches is not None and self.train.updates_per_episode is not None:
-            raise ConfigError("train.updates_per_episode is for replay-based algorithms; an on-policy algorithm "
-                              "trains algorithm.epochs x algorithm.minibatches steps per rollout")
 
 
 @dataclass

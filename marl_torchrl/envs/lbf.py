@@ -48,9 +48,12 @@ class LBFEnv(LoopedCopies):
     >>> env = LBFEnv("Foraging-8x8-2p-2f-coop-v3", num_envs=3)
     >>> env.reset()["agents", "action_mask"].shape
     torch.Size([3, 2, 6])
+    >>> obs = LBFEnv("Foraging-8x8-2p-2f-coop-v3", scale_observations=True).reset()["agents", "observation"]
+    >>> bool(obs.min() >= 0) and bool(obs.max() <= 1)
+    True
     """
 
-    def __init__(self, task: str, num_envs: int = 1, device="cpu"):
+    def __init__(self, task: str, num_envs: int = 1, device="cpu", scale_observations: bool = False):
         super().__init__(batch_size=torch.Size([num_envs]), device=device)
         self.envs = [_gym_make(task) for _ in range(num_envs)]
         base = self.envs[0].unwrapped
@@ -58,6 +61,10 @@ class LBFEnv(LoopedCopies):
         self.n_actions = int(base.action_space[0].n)
         self.episode_limit = int(base._max_episode_steps)
         obs_dim = int(base.observation_space[0].shape[0])
+        low, high = (np.stack([getattr(s, b) for s in base.observation_space]).astype(np.float32)
+                     for b in ("low", "high"))
+        # raw: x; scaled: (x - low) / (high - low), every feature in [0, 1] (LBF's bounds: -1 = not seen)
+        self._shift, self._scale = (low, 1.0 / np.maximum(high - low, 1e-6)) if scale_observations else (0.0, 1.0)
         e, a = num_envs, self.n_agents
         self.full_observation_spec = Composite(
             agents=Composite(
@@ -88,7 +95,7 @@ class LBFEnv(LoopedCopies):
             self._mask[i, j, [act.value for act in base._valid_actions[player]]] = True
 
     def _observation(self) -> TensorDict:
-        obs = torch.as_tensor(self._obs, device=self.device)
+        obs = torch.as_tensor((self._obs - self._shift) * self._scale, device=self.device)
         agents = TensorDict({keys.OBS[1]: obs.clone(), keys.ACTION_MASK[1]: torch.as_tensor(self._mask, device=self.device)},
                             batch_size=obs.shape[:-1])
         return TensorDict({keys.GROUP: agents, keys.STATE: obs.flatten(1)}, batch_size=self.batch_size)
@@ -129,5 +136,5 @@ def make_lbf_env(cfg: LBFConfig, num_envs: int, device) -> EnvBase:
     ...
     marl_torchrl.registry.ConfigError: unknown LBF id 'Foraging-8x8-2p-2f-coop-v9'; e.g. ...
     """
-    env = LBFEnv(cfg.task, num_envs, device=device)
+    env = LBFEnv(cfg.task, num_envs, device=device, scale_observations=cfg.scale_observations)
     return standard_face(env, max_steps=cfg.max_steps, team_reward=cfg.team_reward)
