@@ -149,6 +149,26 @@ def group_options(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
 
 
+def untuned_note(overrides: Iterable[str], algorithm: str, config_dir: Path = CONFIG_DIR) -> str | None:
+    """A one-line note when ``experiment=<task>`` is chosen with an algorithm it has no settings for
+    (``experiment_algorithm/<task>/<algorithm>.yaml``): that algorithm's keys keep its preset's values.
+
+    >>> print(untuned_note(["experiment=lbf_8x8_2p_2f_coop"], "dop"))  # doctest: +ELLIPSIS
+    note: experiment lbf_8x8_2p_2f_coop has algorithm settings for cw_qmix, ..., vdn, not for dop; ...
+    >>> untuned_note(["experiment=lbf_8x8_2p_2f_coop"], "qmix") is None
+    True
+    """
+    task = next((o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+~") == "experiment"), None)
+    root = config_dir / "experiment_algorithm" / str(task)
+    if not task or (root / f"{algorithm}.yaml").exists():
+        return None
+    tuned = sorted(p.stem for p in root.glob("*.yaml") if not p.stem.startswith("_"))
+    if not tuned:
+        return None
+    return (f"note: experiment {task} has algorithm settings for {', '.join(tuned)}, not for {algorithm}; "
+            f"its algorithm keys keep the {algorithm} preset's values")
+
+
 def compose_dict(*overrides: str, config_dir: Path = CONFIG_DIR) -> DictConfig:
     """The composed (typed, unchecked) config ``marl-train <overrides>`` would run with."""
     from hydra import compose, initialize_config_dir
