@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from marl_torchrl.config import CONFIG_DIR, compose_config, to_run_config
+from marl_torchrl.config.launchers import JobFailure, check_launcher, failed_jobs, job_failed
 from marl_torchrl.config.store import register_schemas
 from marl_torchrl.registry import ConfigError
 
@@ -49,12 +50,10 @@ def resume_command(argv: list[str], run_dir: str | Path) -> str:
     return " ".join(["marl-train", *kept, f"resume={run_dir}", f"hydra.run.dir={run_dir}"])
 
 
-_FAILED_JOBS: list[int] = []  # exit statuses of the sweep's jobs that failed (multirun, in-process launchers)
-
-
-def _hydra_entry(cfg) -> None:
+def _hydra_entry(cfg) -> JobFailure | None:
     """Hydra's task: one run, each fault turned into its line and exit status. In a sweep (``-m``) a job
-    that fails prints its line and the other jobs go on; the sweep then exits with the failed status."""
+    that fails prints its line and returns it, the other jobs go on, and the sweep exits with the failed status
+    (the launcher hands the returned failure back to the sweep process, :func:`failed_jobs`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -70,9 +69,7 @@ def _hydra_entry(cfg) -> None:
     except (ConfigError, RunFault) as err:
         code = getattr(err, "exit_code", 2)
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            print(f"error: job {hydra_cfg.job.num} ({out}): {err}", file=sys.stderr)
-            _FAILED_JOBS.append(code)
-            return
+            return job_failed(code, f"error: job {hydra_cfg.job.num} ({out}): {err}")
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(code)
     except KeyboardInterrupt:
@@ -106,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     overrides = [a for a in argv if not a.startswith("-")]
     try:
+        check_launcher(argv)  # also with -m: a launcher plugin that is not installed, in one line
         if "--help" in argv or "-h" in argv:
             from marl_torchrl.config.help import help_text
 
@@ -120,9 +118,10 @@ def main(argv: list[str] | None = None) -> None:
 
     register_schemas()
     sys.argv = [sys.argv[0], *argv]
-    hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_hydra_entry)()
-    if _FAILED_JOBS:
-        raise SystemExit(max(_FAILED_JOBS))
+    with failed_jobs() as failed:
+        hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_hydra_entry)()
+    if failed:
+        raise SystemExit(max(f.status for f in failed))
 
 
 if __name__ == "__main__":
