@@ -101,3 +101,23 @@ def test_gradient_step_on_a_rollout_minibatch(mixer, model):
     out = gradient_step(parts, batches[0][torch.tensor([0, 2])])
     assert torch.isfinite(out["loss"]) and "skipped" not in out
     assert any(not torch.equal(b, p) for b, p in zip(before, parts.loss.parameters()))
+
+
+def test_segment_unroll_gives_the_stepwise_values_and_gradients():
+    from marl_torchrl.objectives.rollout_ops import unroll_stepwise, unroll_with_resets
+
+    torch.manual_seed(0)
+    net = SharedAgentNet(3, 2, 4, hidden_dim=8)
+    obs, h0 = torch.randn(6, 9, 2, 3), torch.randn(6, 2, 8)
+    init = torch.rand(6, 9, 1) < 0.2  # episodes start anywhere, also at a row's first step
+    init[0, 0] = True
+    grads = []
+    for unroll in (unroll_with_resets, unroll_stepwise):
+        net.zero_grad()
+        q, h = unroll(net, obs, h0, init)
+        (q.square().sum() + h.sum()).backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+        grads.append((q.detach(), h.detach()))
+    torch.testing.assert_close(grads[1], grads[3], rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads[0], grads[2]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

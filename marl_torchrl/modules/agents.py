@@ -150,8 +150,9 @@ class SharedAgentNet(nn.Module):
         y, h = self.gru(x.reshape(1, -1, x.shape[-1]), hidden.reshape(1, -1, self.hidden_dim))
         return self.head(y.reshape(*lead, self.hidden_dim)), h.reshape(*lead, self.hidden_dim)
 
-    def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None):
-        """A sequence: ``obs [N, T, A, F]``, ``h0 [N, A, H]`` -> ``(out [N, T, A, out], h_T [N, A, H])``.
+    def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None, *, all_hidden: bool = False):
+        """A sequence: ``obs [N, T, A, F]``, ``h0 [N, A, H]`` -> ``(out [N, T, A, out], h_T [N, A, H])``;
+        with ``all_hidden`` the second output is the state after every step, ``[N, T, A, H]``.
 
         The GRU runs over the whole time axis in one call; an MLP network just maps every step.
         """
@@ -165,4 +166,6 @@ class SharedAgentNet(nn.Module):
         seq = x.permute(1, 0, 2, 3).reshape(t, n * a, f)  # time-major; rows are (sequence, agent)
         y, h = self.gru(seq, h0.reshape(1, n * a, hd))
         out = self.head(y)  # [T, N * A, out]: the head reads contiguous rows
+        if all_hidden:  # a GRU's outputs are its states
+            return out.reshape(t, n, a, -1).transpose(0, 1), y.reshape(t, n, a, hd).transpose(0, 1)
         return out.reshape(t, n, a, -1).transpose(0, 1), h.reshape(n, a, hd)

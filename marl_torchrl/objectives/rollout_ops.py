@@ -14,6 +14,8 @@ In a collected rollout, step ``t`` of env row ``e`` holds the observation, the a
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -50,22 +52,64 @@ def unroll_with_resets(net: nn.Module, obs: torch.Tensor, h0: torch.Tensor | Non
     hidden state after every step ``[E, T, A, H]`` (None for a feed-forward net).
 
     A recurrent net starts from ``h0 [E, A, H]`` (the state the acting policy had at the rollout's first
-    step; None = zeros) and its state is multiplied by ``1 - is_init`` before each step (``is_init``
-    ``[E, T, 1]``), as the acting :class:`~marl_torchrl.modules.recurrence.AgentNetModule` zeroes it where
-    an episode starts. Each step calls ``net`` exactly as acting does, so the values are the acting ones.
+    step; None = zeros) and its state is zeroed where ``is_init`` ``[E, T, 1]`` marks an episode start, as
+    the acting :class:`~marl_torchrl.modules.recurrence.AgentNetModule` does, so the values are the
+    acting ones. The rollout is cut into its episode segments, padded side by side, and the GRU runs
+    over all of them in one call (:func:`segments`); a net without ``unroll(..., all_hidden=True)`` is
+    stepped one step at a time instead.
 
     >>> from marl_torchrl.modules.agents import SharedAgentNet
     >>> net = SharedAgentNet(3, 2, 4, hidden_dim=8)
     >>> obs, init = torch.randn(5, 6, 2, 3), torch.zeros(5, 6, 1, dtype=torch.bool)
-    >>> init[:, 0] = True; init[:, 3] = True
-    >>> q, h = unroll_with_resets(net, obs, torch.randn(5, 2, 8), init)
+    >>> init[:, 0] = True; init[:, 3] = True; init[1, 5] = True
+    >>> h0 = torch.randn(5, 2, 8)
+    >>> q, h = unroll_with_resets(net, obs, h0, init)
     >>> q.shape, h.shape
     (torch.Size([5, 6, 2, 4]), torch.Size([5, 6, 2, 8]))
-    >>> torch.allclose(q[:, 3:], net.unroll(obs[:, 3:])[0], atol=1e-6)  # a fresh episode from step 3
+    >>> torch.allclose(q[:, 3:5], net.unroll(obs[:, 3:5])[0], atol=1e-6)  # a fresh episode from step 3
+    True
+    >>> q_step, h_step = unroll_stepwise(net, obs, h0, init)  # the acting policy's own loop
+    >>> torch.allclose(q, q_step, atol=1e-5) and torch.allclose(h, h_step, atol=1e-5)
     True
     """
     if not getattr(net, "rnn", False):
         return net(obs)[0], None
+    if "all_hidden" not in inspect.signature(net.unroll).parameters:
+        return unroll_stepwise(net, obs, h0, is_init)
+    e, t_len = obs.shape[:2]
+    seg, pos, first, n_seg = segments(is_init.reshape(e, t_len))
+    padded = obs.new_zeros(n_seg, int(pos.max()) + 1, *obs.shape[2:])
+    padded[seg, pos] = obs
+    start = obs.new_zeros(n_seg, net.n_agents, net.hidden_dim)
+    if h0 is not None:  # a row's first segment continues the acting state unless the episode starts there
+        cont = ~is_init.reshape(e, t_len)[:, 0]
+        start[first[cont]] = h0[cont].to(obs.dtype)
+    out, hidden = net.unroll(padded, start, all_hidden=True)
+    return out[seg, pos], hidden[seg, pos]
+
+
+def segments(is_init: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Cut ``[E, T]`` rollout rows at episode starts (and at each row's first step). Returns, per step,
+    its segment index ``[E, T]`` and position in the segment ``[E, T]``, each row's first segment ``[E]``
+    and the number of segments.
+
+    >>> init = torch.tensor([[False, False, True, False], [True, False, False, False]])
+    >>> seg, pos, first, n = segments(init)
+    >>> seg.tolist(), pos.tolist(), first.tolist(), n
+    ([[0, 0, 1, 1], [2, 2, 2, 2]], [[0, 1, 0, 1], [0, 1, 2, 3]], [0, 2], 3)
+    """
+    starts = is_init.bool().clone()
+    starts[:, 0] = True
+    per_row = starts.sum(dim=1)
+    first = torch.cumsum(per_row, dim=0) - per_row  # each row's first segment index
+    seg = first.unsqueeze(1) + torch.cumsum(starts.long(), dim=1) - 1
+    steps = torch.arange(is_init.shape[1], device=is_init.device).expand_as(starts)
+    last_start = torch.where(starts, steps, torch.zeros_like(steps)).cummax(dim=1).values
+    return seg, steps - last_start, first, int(per_row.sum())
+
+
+def unroll_stepwise(net: nn.Module, obs: torch.Tensor, h0: torch.Tensor | None, is_init: torch.Tensor):
+    """:func:`unroll_with_resets` one step at a time, exactly as acting calls ``net`` (the reference)."""
     e, t_len = obs.shape[:2]
     h = net.initial_hidden(e, device=obs.device).to(obs.dtype) if h0 is None else h0
     keep = 1.0 - is_init.reshape(e, t_len, 1, 1).to(obs.dtype)
