@@ -17,7 +17,7 @@ from typing import Any
 
 from marl_torchrl.config import CONFIG_DIR, compose_config, to_run_config
 from marl_torchrl.config.launchers import JobFailure, check_launcher, failed_jobs, job_failed
-from marl_torchrl.config.store import register_schemas
+from marl_torchrl.config.store import register_schemas, untuned_note
 from marl_torchrl.registry import ConfigError
 
 # Hydra's own flags: these runs skip the pre-check (Hydra handles them; multirun jobs check themselves).
@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> None:
             print(help_text(*[o for o in overrides if not o.startswith("hydra.")]))
             return
         if not any(a.split("=")[0] in _HYDRA_FLAGS for a in argv):
-            compose_config(*[o for o in overrides if not o.startswith("hydra.")])
+            cfg = compose_config(*[o for o in overrides if not o.startswith("hydra.")])
+            note = untuned_note(overrides, cfg.algorithm.name)
+            if note:
+                print(note, file=sys.stderr)
             argv = _run_dir_args(argv)
     except ConfigError as err:
         _fail(err)
