@@ -190,6 +190,10 @@ def run_all(todo: list[Job], jobs: int) -> list[Job]:
     return failed
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", help=f"a task with a preset in {CONFIG_DIR / 'experiment'}")
@@ -213,6 +217,8 @@ def main(argv=None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     args.out, args.results = args.out.resolve(), args.results.resolve()  # the runs' cwd is the repo root
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background (SIGINT ignored there)
+        signal.signal(sig, _interrupt)
     if args.table:
         print(f"table: {write_table(args.results)}")
         return 0
