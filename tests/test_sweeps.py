@@ -62,7 +62,7 @@ def test_a_bad_job_fails_alone_in_one_line_and_the_sweep_says_so(tmp_path):
     assert _finished(tmp_path) == ["qmix_two_step_s0_0", "qmix_two_step_s0_2"]
 
 
-@pytest.mark.parametrize("launcher", [_launcher(n) for n in LAUNCHERS])
+@pytest.mark.parametrize("launcher", [_launcher(n) for n in ("joblib", "ray")])  # submitit_local: the bad-job case
 def test_a_grid_through_a_launcher_plugin_gets_its_run_dirs_and_a_report(launcher, tmp_path):
     sweep, out = tmp_path / "sweep", tmp_path / "report"
     proc = _sweep(sweep, *LAUNCHERS[launcher], "algorithm=vdn,qmix", "seed=0,1", evaluate=True)
