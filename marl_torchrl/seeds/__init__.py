@@ -1,0 +1,15 @@
+"""K seeds in one process: independent learners trained as one batched computation.
+
+- :mod:`~marl_torchrl.seeds.stacked`: :class:`StackedLearners` (build K seeds' parts, one step for all);
+- :mod:`~marl_torchrl.seeds.loss`: :class:`StackedValueDecompositionLoss` (K losses, per-seed means);
+- :mod:`~marl_torchrl.seeds.agents`, :mod:`~marl_torchrl.seeds.mixers`: K agent networks / mixers as one;
+- :mod:`~marl_torchrl.seeds.gru`: a GRU over K weight sets with a hand-written backward;
+- :mod:`~marl_torchrl.seeds.functional`: stacked parameters and layers;
+- :mod:`~marl_torchrl.seeds.memory`: :func:`keep_freed_memory` (call once in a process that trains stacked seeds).
+
+Findings and measurements: ``docs/stacked_seeds.md``.
+"""
+from marl_torchrl.seeds.loss import StackedValueDecompositionLoss
+from marl_torchrl.seeds.stacked import StackedLearners, apply_gradients
+
+__all__ = ["StackedLearners", "StackedValueDecompositionLoss", "apply_gradients"]

@@ -1,0 +1,110 @@
+"""K independent learners (seeds) trained in one process as one batched computation: :class:`StackedLearners`.
+
+Each seed keeps everything a single run has, built the same way: its own
+:class:`~marl_torchrl.algorithms.base.AlgorithmParts` (networks, target networks, optimiser with its own
+state and step count, target updater, exploration schedule). Only the loss's forward and backward are
+shared: :class:`~marl_torchrl.seeds.loss.StackedValueDecompositionLoss` computes all K losses at once
+and one backward of their sum gives every seed exactly the gradient of its own loss (the seeds share
+no parameter). Then, per seed, as :func:`~marl_torchrl.update.gradient_step` does for one: the gradient
+norm over that seed's own parameters is clipped, a seed whose loss or gradient norm is not finite is
+skipped (its parameters, optimiser state and target counter do not move; the others step), its optimiser
+steps and its target networks update.
+
+So seed ``s`` inside a K-stack, given the batches seed ``s`` gets alone, follows the single run to float
+rounding (the stacked kernels add in another order), and :meth:`StackedLearners.build` seeds torch with
+``seed`` before building each seed's parts, as a single run builds its own. A process that trains stacked
+seeds should call :func:`~marl_torchrl.seeds.memory.keep_freed_memory` once (their big tensors otherwise
+page-fault at every step). Findings and measurements: ``docs/stacked_seeds.md``.
+
+>>> import torch
+>>> from marl_torchrl.config import ModelConfig, ValueDecompositionConfig
+>>> from marl_torchrl.data.synthetic import random_sequences
+>>> from marl_torchrl.envs import EnvSpecInfo
+>>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=False,
+...                    action_low=None, action_high=None, has_action_mask=False, max_steps=10)
+>>> cfg = ValueDecompositionConfig(name="qmix", mixer="qmix")
+>>> learners = StackedLearners.build([0, 1, 2], cfg, ModelConfig(hidden_dim=8), info, "cpu", total_frames=1000)
+>>> batches = [random_sequences(batch=4, seq_len=5, n_agents=2, obs_dim=3, n_actions=4, state_dim=6, hidden_dim=8)
+...            for _ in range(3)]
+>>> logs = learners.step(batches)
+>>> len(logs), sorted(logs[0])
+(3, ['agent_q_value', 'grads', 'loss', 'q_value', 'target_value', 'td_error'])
+>>> batches[1]["reward"][0, 0] = float("nan")           # seed 1's loss is not finite: seed 1 skips
+>>> [log.get("skipped") is not None for log in learners.step(batches)]
+[False, True, False]
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from tensordict import TensorDictBase
+
+from marl_torchrl.algorithms.base import AlgorithmParts
+from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+from marl_torchrl.registry import ConfigError
+from marl_torchrl.seeds.loss import StackedValueDecompositionLoss
+
+__all__ = ["StackedLearners", "apply_gradients"]
+
+
+def apply_gradients(parts: AlgorithmParts, out: TensorDictBase) -> dict[str, torch.Tensor]:
+    """One seed's half of a gradient step, after the shared backward: clip its gradient norm, skip it if
+    its loss or norm is not finite, else step its optimiser and target updater. ``out`` holds that seed's
+    0-d loss outputs; returns its logs as :func:`~marl_torchrl.update.gradient_step` does."""
+    optimizers = parts.optimizers.values()
+    clip = parts.grad_clip if parts.grad_clip is not None else float("inf")
+    norms = [torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"] if p.grad is not None],
+                                            clip) for opt in optimizers]
+    logs = {name: value.detach().reshape(()) for name, value in out.items()}
+    logs["grads"] = torch.stack(norms).sum().detach()
+    finite = torch.stack([torch.isfinite(logs["loss"]), torch.isfinite(logs["grads"])])
+    if not bool(finite.all()):
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        return {**logs, "skipped": torch.ones(()), "nonfinite": "loss" if not bool(finite[0]) else "grads"}
+    for opt in optimizers:
+        opt.step()
+    parts.target_updater.step()
+    return logs
+
+
+class StackedLearners:
+    """K value-decomposition learners (IQL, VDN, QMIX, non-monotonic QMIX) stepped as one computation.
+
+    Args:
+        parts: one :class:`AlgorithmParts` per seed, of one configuration (same algorithm, model and
+            env sizes), each with one optimiser, ``"loss"``.
+    """
+
+    def __init__(self, parts: Sequence[AlgorithmParts]):
+        self.parts = list(parts)
+        for p in self.parts:
+            if list(p.optimizers) != ["loss"]:
+                raise ConfigError(f"stacked seeds need one optimiser per seed, 'loss'; got {list(p.optimizers)}")
+        self.loss = StackedValueDecompositionLoss([p.loss for p in self.parts])
+
+    @classmethod
+    def build(cls, seeds: Sequence[int], cfg: Any, model_cfg: Any, info, device, total_frames: int, *,
+              burn_in: int = 0) -> "StackedLearners":
+        """Build each seed's parts after ``torch.manual_seed(seed)``, as a single run of that seed does
+        (its initial parameters are that run's when nothing else draws from torch's generator first)."""
+        parts = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            parts.append(build_value_decomposition(cfg, model_cfg, info, device, total_frames, burn_in=burn_in))
+        return cls(parts)
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.parts)
+
+    def step(self, batches: Sequence[TensorDictBase]) -> list[dict[str, torch.Tensor]]:
+        """One gradient step of every seed, seed ``k`` on ``batches[k]``; returns each seed's logs (the keys
+        of :func:`~marl_torchrl.update.gradient_step`, with ``skipped`` / ``nonfinite`` on a skipped seed)."""
+        out = self.loss(batches)
+        for p in self.parts:
+            for opt in p.optimizers.values():
+                opt.zero_grad(set_to_none=True)
+        out["loss"].sum().backward()
+        return [apply_gradients(p, out[k]) for k, p in enumerate(self.parts)]
