@@ -133,7 +133,8 @@ def test_every_experiment_composes_with_every_algorithm_preset(experiment):
 
 def test_an_experiment_sets_its_task_and_the_command_line_still_wins():
     cfg = compose_config("experiment=lbf_8x8_2p_2f_coop", "algorithm=qmix")
-    assert (cfg.env.task, cfg.total_frames, cfg.train.updates_per_episode) == ("Foraging-8x8-2p-2f-coop-v3", 1000000, 1.0)
+    assert (cfg.env.task, cfg.total_frames, cfg.train.updates_per_episode) == ("Foraging-8x8-2p-2f-coop-v3", 2050000, 1.0)
+    assert compose_config("experiment=lbf_8x8_2p_2f_coop", "algorithm=vdn").total_frames == 1000000  # per algorithm
     assert cfg.algorithm.eps_anneal_frames == 50000 and cfg.algorithm.standardise_rewards
     cfg = compose_config("experiment=lbf_8x8_2p_2f_coop", "algorithm=qmix", "total_frames=1000",
                          "algorithm.eps_anneal_frames=7")
