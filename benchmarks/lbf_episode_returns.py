@@ -14,6 +14,7 @@ import torch
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from marl_torchrl.evaluate import load_policy
+from marl_torchrl.rollout_stats import first_episodes
 
 
 def episode_returns(checkpoint: str, episodes: int = 64, seed: int = 777) -> tuple[torch.Tensor, torch.Tensor]:
@@ -21,10 +22,7 @@ def episode_returns(checkpoint: str, episodes: int = 64, seed: int = 777) -> tup
     env, policy, cfg, info = load_policy(checkpoint, episodes=episodes, seed=seed)
     with set_exploration_type(ExplorationType.DETERMINISTIC):
         rollout = env.rollout(info.max_steps, policy, break_when_any_done=False)
-    done = rollout["next", "done"].squeeze(-1).float()
-    before_end = (done.cumsum(1) - done) == 0  # steps up to and including the first episode's last
-    returns = (rollout["next", "reward"].squeeze(-1) * before_end).sum(1)
-    return returns, before_end.sum(1)
+    return first_episodes(rollout)
 
 
 def main() -> None:
