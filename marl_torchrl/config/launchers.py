@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from marl_torchrl.config.store import override_value
 from marl_torchrl.registry import ConfigError
 
 # launcher (the hydra/launcher option) -> (extra of this package, modules it needs)
@@ -71,12 +72,7 @@ def launcher_of(argv: Iterable[str]) -> str | None:
     >>> launcher_of(["seed=0"]) is None
     True
     """
-    chosen = None
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key.lstrip("+~") == "hydra/launcher":
-            chosen = value
-    return chosen
+    return override_value(argv, "hydra/launcher")
 
 
 def check_launcher(argv: Iterable[str]) -> None:

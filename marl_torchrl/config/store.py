@@ -149,6 +149,22 @@ def group_options(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
 
 
+def override_value(argv: Iterable[str], key: str) -> str | None:
+    """The value a command line gives ``key`` (``key=``, ``+key=``, ``~key=``; the last one wins), or None.
+
+    >>> override_value(["-m", "experiment=smax_3m", "seed=0,1"], "experiment")
+    'smax_3m'
+    >>> override_value(["seed=0"], "experiment") is None
+    True
+    """
+    chosen = None
+    for arg in argv:
+        name, sep, value = arg.partition("=")
+        if sep and name.lstrip("+~") == key:
+            chosen = value
+    return chosen
+
+
 def untuned_note(overrides: Iterable[str], algorithm: str, config_dir: Path = CONFIG_DIR) -> str | None:
     """A one-line note when ``experiment=<task>`` is chosen with an algorithm it has no settings for
     (``experiment_algorithm/<task>/<algorithm>.yaml``): that algorithm's keys keep its preset's values.
@@ -158,12 +174,12 @@ def untuned_note(overrides: Iterable[str], algorithm: str, config_dir: Path = CO
     >>> untuned_note(["experiment=lbf_8x8_2p_2f_coop"], "qmix") is None
     True
     """
-    task = next((o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+~") == "experiment"), None)
-    root = config_dir / "experiment_algorithm" / str(task)
-    if not task or (root / f"{algorithm}.yaml").exists():
+    task = override_value(overrides, "experiment")
+    if not task:
         return None
+    root = config_dir / "experiment_algorithm" / task
     tuned = sorted(p.stem for p in root.glob("*.yaml") if not p.stem.startswith("_"))
-    if not tuned:
+    if not tuned or algorithm in tuned:
         return None
     return (f"note: experiment {task} has algorithm settings for {', '.join(tuned)}, not for {algorithm}; "
             f"its algorithm keys keep the {algorithm} preset's values")
