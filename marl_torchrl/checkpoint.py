@@ -36,7 +36,7 @@ class RunState:
     """The counters a run carries from iteration to iteration and across a resume.
 
     >>> s = RunState(); s.frames += 40; s.as_dict()
-    {'frames': 40, 'iteration': 0, 'num_updates': 0, 'num_episodes': 0, 'skipped_updates': 0}
+    {'frames': 40, 'iteration': 0, 'num_updates': 0, 'num_episodes': 0, 'skipped_updates': 0, 'elapsed_s': 0.0}
     """
 
     frames: int = 0
@@ -44,13 +44,15 @@ class RunState:
     num_updates: int = 0
     num_episodes: int = 0
     skipped_updates: int = 0
+    elapsed_s: float = 0.0  # wall-clock seconds of training, summed over resumes (train.max_seconds)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunState":
-        return cls(**{f.name: int(values.get(f.name, 0)) for f in dataclasses.fields(cls)})
+        return cls(**{f.name: (float if f.type == "float" else int)(values.get(f.name, 0))
+                      for f in dataclasses.fields(cls)})
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], previous: str | os.PathLike | None = None) -> None:

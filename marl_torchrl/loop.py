@@ -106,6 +106,8 @@ def setup(cfg: RunConfig, run_dir: Path) -> Run:
     state, resumed_from = resume_run(cfg, parts, data.replay, device)
     if state.frames >= cfg.total_frames:
         raise ConfigError(f"nothing to do: {state.frames} frames done >= total_frames={cfg.total_frames}")
+    if cfg.train.max_seconds is not None and state.elapsed_s >= cfg.train.max_seconds:
+        raise ConfigError(f"nothing to do: {state.elapsed_s:.0f} s trained >= train.max_seconds={cfg.train.max_seconds:g}")
     resolved = dataclasses.asdict(cfg)
     try:
         (run_dir / "configs").mkdir(parents=True, exist_ok=True)
@@ -165,6 +167,7 @@ def train(run: Run) -> dict[str, float]:
     next_eval = _next_multiple(s.frames, cfg.eval.interval_frames) if cfg.eval.interval_frames else None
     next_ckpt = _next_multiple(s.frames, cfg.checkpoint.interval_frames)
     t_start = t_mark = time.perf_counter()
+    elapsed_before = s.elapsed_s
     metrics: dict[str, float] = {}
     at_once = False
     try:
@@ -190,8 +193,10 @@ def train(run: Run) -> dict[str, float]:
                 if train_logs:
                     metrics["time/updates_per_s"] = len(train_logs) / max(t_done - t_train, 1e-9)
                 metrics["time/fps"] = frames / max(t_done - t_mark, 1e-9)
-                metrics["time/elapsed_s"] = t_done - t_start
-                last = s.frames >= cfg.total_frames
+                s.elapsed_s = elapsed_before + (t_done - t_start)
+                metrics["time/elapsed_s"] = s.elapsed_s
+                out_of_time = cfg.train.max_seconds is not None and s.elapsed_s >= cfg.train.max_seconds
+                last = s.frames >= cfg.total_frames or out_of_time
                 if next_eval is not None and (s.frames >= next_eval or last):  # the last iteration always evaluates
                     max_steps = cfg.eval.max_steps or run.info.max_steps
                     rounds = -(-cfg.eval.final_episodes // cfg.eval.episodes) if last and cfg.eval.final_episodes else 1
@@ -216,6 +221,8 @@ def train(run: Run) -> dict[str, float]:
                     path = run.last_checkpoint if run.last_checkpoint and run.last_checkpoint.name == name \
                         else run.checkpoint(name)
                     raise RunInterrupted(stop.requested, s.frames, path)
+                if last:  # also before the collector's budget: train.max_seconds
+                    break
             run.checkpoint("final_model.pt")
     except KeyboardInterrupt:
         at_once = True

@@ -21,6 +21,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from marl_torchrl.config import CONFIG_DIR
+from marl_torchrl.registry import ConfigError
 from marl_torchrl.train import run
 
 # 4 envs x 10 steps = 40 frames per iteration, 3 iterations; eval at 80 frames (and at the end).
@@ -161,6 +162,8 @@ def test_resume_with_buffer_continues_frames_and_csv(resumed_run):
     # updates continue too: the replay came back, so the first resumed iteration already trains
     updates_before = column(before, "train/num_updates")[-1]
     assert column(new, "train/num_updates")[0] == updates_before + 2
+    # the wall clock continues too (train.max_seconds counts it over resumes)
+    assert column(new, "time/elapsed_s")[0] > column(before, "time/elapsed_s")[-1]
     for f in (120, 160):
         assert (run_dir / "models" / f"checkpoint_{f}.pt").is_file()
 
@@ -180,6 +183,18 @@ def test_resume_without_buffer(tmp_path):
     _, rows = read_csv(second / "training_log.csv")
     assert column(rows, "frames")[0] == 120
     assert (second / "models" / "final_model.pt").is_file()
+
+
+def test_max_seconds_ends_the_run_like_total_frames(tmp_path):
+    """A wall-clock budget every iteration exceeds: one iteration, then the final evaluation and model;
+    resuming it at the same budget has nothing to do."""
+    metrics = _train(tmp_path, "train.max_seconds=1e-9", "eval.interval_frames=1000")
+    assert metrics["frames"] == 40 and "eval/ep_reward" in metrics
+    assert (tmp_path / "models" / "final_model.pt").is_file()
+    _, rows = read_csv(tmp_path / "training_log.csv")
+    assert len(rows) == 1
+    with pytest.raises(ConfigError, match="nothing to do: .* train.max_seconds"):
+        _train(tmp_path, f"resume={tmp_path / 'models' / 'final_model.pt'}", "train.max_seconds=1e-9")
 
 
 def _cli_train_then_evaluate(run_dir: Path) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess | None]:

@@ -83,6 +83,10 @@ class TrainConfig:
     updates_per_episode: Optional[float] = opt(
         None, "gradient steps per episode finished in the iteration, PyMARL's ratio (1.0); fractions carry over "
               "to the next iteration. Set updates_per_batch=null with it", or_none(positive))
+    max_seconds: Optional[float] = opt(
+        None, "wall-clock budget in seconds, summed over resumes: the run stops at the end of the first iteration "
+              "past it, with the final evaluation and final_model.pt as at total_frames (which still caps it); "
+              "null = total_frames only", or_none(positive))
     max_skipped_updates: int = opt(0, "updates with a non-finite loss or gradient norm skipped (logged as "
                                       "train/skipped_updates) before the run stops with exit 3", non_negative)
 
