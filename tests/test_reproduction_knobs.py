@@ -99,6 +99,7 @@ def test_updates_per_episode_follow_the_finished_episodes_and_carry_fractions():
     (["train.updates_per_batch=null"], "set exactly one of train.updates_per_batch and train.updates_per_episode"),
     (["algorithm.eps_anneal_frames=0"], "algorithm.eps_anneal_frames must be > 0"),
     (["eval.final_episodes=0"], "eval.final_episodes must be > 0"),
+    (["eval.final_episodes=100", "eval.interval_frames=0"], "eval.final_episodes=100 needs evaluation on"),
     (["experiment=no_such_task"], "unknown experiment 'no_such_task'"),
 ])
 def test_bad_knob_values_are_refused_in_one_line(overrides, message):

@@ -106,6 +106,11 @@ class EvalConfig:
                                               "eval.episodes envs); null = eval.episodes", or_none(positive))
     max_steps: Optional[int] = opt(None, "step cap for envs without a time limit", or_none(positive))
 
+    def cross_check(self, prefix: str) -> None:
+        if self.final_episodes is not None and not self.interval_frames:
+            raise ConfigError(f"{prefix}.final_episodes={self.final_episodes} needs evaluation on, but "
+                              f"{prefix}.interval_frames is 0 (off): set one or {prefix}.final_episodes=null")
+
 
 @dataclass
 class CheckpointConfig:
