@@ -7,6 +7,8 @@ built or written. ``--help`` lists every key with its default and help, just as 
     marl-train algorithm=qmix env=vmas/balance seed=0 total_frames=500000 logger=[csv,tensorboard]
     marl-train algorithm=vdn env=matrix/two_step total_frames=20000
     marl-train resume=runs/<run>/models/checkpoint_100000.pt total_frames=1000000
+    marl-train -m algorithm=qmix,vdn seed=0,1 hydra.sweep.dir=sweeps/a resume=auto   # the same again: finished
+                                                                                   # jobs skipped, the rest continued
 """
 from __future__ import annotations
 
@@ -28,8 +30,16 @@ _HYDRA_FLAGS = ("-m", "--multirun", "--cfg", "-c", "--info", "--hydra-help", "--
 
 def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     """Train as configured (a :class:`~marl_torchrl.config.RunConfig` or a composed config); returns the
-    last logged metrics. The run's files go to ``run_dir``."""
+    last logged metrics, or ``{}`` when ``resume=auto`` finds the run finished. The run's files go to
+    ``run_dir``; ``resume=auto`` prints which it did (skipped, continued or started)."""
     cfg = to_run_config(cfg)
+    from marl_torchrl.checkpoint import auto_resume
+
+    cfg, line = auto_resume(cfg, run_dir)
+    if line:
+        print(line, flush=True)
+    if cfg is None:
+        return {}
     from marl_torchrl.loop import setup, train
 
     return train(setup(cfg, Path(run_dir)))
@@ -77,6 +87,8 @@ def _hydra_entry(cfg) -> JobFailure | None:
         kept = f"the newest complete checkpoint is {newest}" if newest else "no checkpoint was written"
         print(f"interrupted again: exited at once; {kept}", file=sys.stderr)
         raise SystemExit(130)
+    if not metrics:  # resume=auto: finished before, nothing trained
+        return None
     shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("eval/", "rollout/ep_reward"))}
     print(f"done: {metrics.get('frames')} frames; {shown}; run dir {out}")
 
@@ -86,7 +98,7 @@ def _run_dir_args(argv: list[str]) -> list[str]:
     cannot be created is refused here (Hydra would fail with a traceback)."""
     given = dict(a.split("=", 1) for a in argv if "=" in a)
     resume = given.get("resume")
-    if resume and Path(resume).is_dir() and "hydra.run.dir" not in given:
+    if resume and resume != "auto" and Path(resume).is_dir() and "hydra.run.dir" not in given:
         argv = [*argv, f"hydra.run.dir={resume}"]
         given["hydra.run.dir"] = resume
     target = Path(given.get("hydra.run.dir", "."))
