@@ -1,5 +1,5 @@
-"""Reproduce a task's experiment preset: every (variant, seed) a real ``marl-train`` run, resumable; then a
-per-task CSV and curve plot, and one markdown table of all tasks beside the published references.
+"""Reproduce a task's experiment preset: every (variant, seed) a ``marl-train`` job of a Hydra multirun, resumable;
+then a per-task CSV and curve plot, and one markdown table of all tasks beside the published references.
 
     python benchmarks/reproduce.py --suite lbf_8x8_2p_2f_coop --seeds 0 1 2 --jobs 2
     python benchmarks/reproduce.py --suite balance --algorithms qmix dop_continuous --seeds 0 1 2 --jobs 2
@@ -10,31 +10,35 @@ per-task CSV and curve plot, and one markdown table of all tasks beside the publ
 
 A suite is a task with a preset ``marl_torchrl/configs/experiment/<task>.yaml`` (env, budget, tuned settings);
 ``SUITES`` gives its default variants and agent count. A variant is an algorithm preset plus overrides (a
-suite's ``variants``; any other name is that algorithm preset alone). Run (variant, seed) is
-``marl-train experiment=<task> algorithm=<preset> seed=<seed> <overrides> threads=1 logger=[csv]`` in
-``<out>/<task>/<variant>_s<seed>`` (``_f<N>`` appended with ``--frames N``, which sets ``total_frames=N``, so
-that short runs never count as full ones), ``--jobs`` at a time, its output in ``<run dir>.log``. A run dir
-with ``models/final_model.pt`` and a log that reaches the budget is done (skipped); one with a complete
-checkpoint is continued (``resume=<dir> hydra.run.dir=<dir>``); anything else starts afresh (a stale dir is
-removed). A failed run prints the end of its log, the others go on, and the script exits 1. Ctrl-C sends each
-run one SIGINT (it writes a checkpoint and stops) and exits 130: the same command again continues them.
+suite's ``variants``; any other name is that algorithm preset alone). The variants that share their overrides
+run as one sweep (:func:`sweeps`)::
+
+    marl-train -m experiment=<task> algorithm=<presets> seed=<seeds> <overrides> threads=1 logger=[csv] resume=auto
+        hydra.sweep.dir=<out>/<task> hydra.sweep.subdir=<variant>_s<seed> hydra/launcher=joblib hydra.launcher.n_jobs=<jobs>
+
+(``--jobs 1``: Hydra's basic launcher; ``--frames N`` adds ``total_frames=N`` and ``_f<N>`` to the job dirs, so that
+short runs never count as full ones). ``resume=auto`` makes each job skip a finished run dir (final model at the
+budget), continue one with a complete checkpoint, and start any other; a sweep whose jobs are all finished is
+not started at all. Each sweep's output goes to ``<out>/<task>/sweep.log``; a failed job's line is printed, the
+other jobs go on, and the script exits 1. Ctrl-C (or SIGTERM) sends the running sweep one SIGINT, as a terminal
+would: its running jobs checkpoint, the others do not start (``marl_torchrl.sweep_stop``), and the script exits
+130; the same command again continues them.
 
 Written to ``--results`` (default benchmarks/results) from every finished run of the suite in ``--out``, earlier
 invocations included: ``reproduce_<task>.csv``, ``reproduce_<task>.png`` (``_f<N>`` before the suffix with
 ``--frames N``, so a short run never replaces the full budget's) and ``reproduce_table.md`` over all CSVs
-(see ``reproduce_table.py``, which also holds the published ``REFERENCES``).
+(see ``reproduce_table.py``: statistics from ``marl_torchrl.report``, and the published ``REFERENCES``).
 """
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +48,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from reproduce_table import write_suite, write_table  # noqa: E402
 
+from marl_torchrl.checkpoint import run_status  # noqa: E402
 from marl_torchrl.config import CONFIG_DIR, compose_config  # noqa: E402
-from marl_torchrl.faults import newest_checkpoint  # noqa: E402
-from marl_torchrl.plots import read_log  # noqa: E402
 from marl_torchrl.registry import ConfigError  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -64,11 +67,10 @@ RUN_NAME = re.compile(r"(?P<variant>.+)_s(?P<seed>\d+)(?:_f(?P<frames>\d+))?")
 
 
 @dataclass
-class Job:
-    variant: str
-    seed: int
-    path: Path
-    state: str  # "done", "resume" or "fresh"
+class Sweep:
+    """One ``marl-train -m`` invocation: the variants that share their overrides, every seed of each."""
+
+    variants: list
     cmd: list
 
 
@@ -98,32 +100,31 @@ def budget(task: str, variant: str, frames: int | None = None) -> int:
     return int(cfg.total_frames)
 
 
-def run_state(path: Path, total_frames: int) -> str:
-    """``done`` (final model, log reaches ``total_frames``), ``resume`` (a complete checkpoint) or ``fresh``."""
-    path, log = Path(path), Path(path) / "training_log.csv"
-    if (path / "models" / "final_model.pt").is_file() and log.is_file():
-        frames = [f for f in read_log(log).get("frames", []) if f == f]
-        if max(frames, default=-1) >= total_frames:
-            return "done"
-    return "resume" if newest_checkpoint(path) else "fresh"
+def plan(task: str, variants, seeds, out: Path, frames: int | None = None) -> list[tuple[str, int, Path, str]]:
+    """``(variant, seed, run dir, state)`` per job; state as ``resume=auto`` will find it (``run_status``)."""
+    return [(v, s, p, run_status(p, budget(task, v, frames))[0])
+            for v in variants for s in seeds for p in [run_dir(out, task, v, s, frames)]]
 
 
-def command(task: str, variant: str, seed: int, path: Path, frames: int | None = None, resume: bool = False) -> list:
-    preset, extra = variant_spec(task, variant)
-    cmd = [sys.executable, "-m", "marl_torchrl.train", f"experiment={task}", f"algorithm={preset}", f"seed={seed}",
-           *extra, "threads=1", "logger=[csv]"]
-    cmd += [f"total_frames={frames}"] * bool(frames) + [f"resume={path}"] * resume
-    return cmd + [f"hydra.run.dir={path}"]
-
-
-def plan(task: str, variants, seeds, out: Path, frames: int | None = None) -> list[Job]:
-    jobs = []
+def sweeps(task: str, variants, seeds, out: Path, frames: int | None = None, jobs: int = 1) -> list[Sweep]:
+    """The multirun invocations: one per set of extra overrides (and name suffix), e.g. on balance
+    ``algorithm=qmix,vdn,dop`` and ``algorithm=facmac,dop env.continuous_actions=true`` (``<preset>_continuous``)."""
+    groups: dict[tuple, list[str]] = {}
     for v in variants:
-        for s in seeds:
-            path = run_dir(out, task, v, s, frames)
-            state = run_state(path, budget(task, v, frames))
-            jobs.append(Job(v, s, path, state, command(task, v, s, path, frames, state == "resume")))
-    return jobs
+        preset, extra = variant_spec(task, v)
+        name = "${algorithm.name}" + v[len(preset):] if v.startswith(preset) else v
+        groups.setdefault((tuple(extra), name), []).append(v)
+    tag = f"_f{frames}" if frames else ""
+    launcher = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"] if jobs > 1 else []
+    found = []
+    for (extra, name), members in groups.items():
+        algos = ",".join(dict.fromkeys(variant_spec(task, v)[0] for v in members))
+        cmd = [sys.executable, "-m", "marl_torchrl.train", "-m", f"experiment={task}", f"algorithm={algos}",
+               f"seed={','.join(str(s) for s in seeds)}", *extra, "threads=1", "logger=[csv]", "resume=auto",
+               *([f"total_frames={frames}"] if frames else []), f"hydra.sweep.dir={Path(out) / task}",
+               f"hydra.sweep.subdir={name}_s${{seed}}{tag}", *launcher]
+        found.append(Sweep(members, cmd))
+    return found
 
 
 def finished(task: str, out: Path, frames: int | None = None) -> list[tuple[str, int, Path]]:
@@ -134,64 +135,38 @@ def finished(task: str, out: Path, frames: int | None = None) -> list[tuple[str,
         if not (path.is_dir() and m and m["frames"] == (str(frames) if frames else None)):
             continue
         try:
-            if run_state(path, budget(task, m["variant"], frames)) == "done":
+            if run_status(path, budget(task, m["variant"], frames))[0] == "done":
                 found.append((m["variant"], int(m["seed"]), path))
         except ConfigError as err:
             print(f"skipped {path}: {err}", file=sys.stderr)
     return found
 
 
-def launch(job: Job) -> subprocess.Popen:
-    if job.state == "fresh" and job.path.exists():
-        shutil.rmtree(job.path)  # no complete checkpoint: nothing to keep
-    job.path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{job.path}.log", "a" if job.state == "resume" else "w") as log:
-        # its own session: a Ctrl-C at the terminal reaches only this script, which sends each run one SIGINT
-        return subprocess.Popen(job.cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+def run_sweep(sweep: Sweep, log: Path) -> int:
+    """Run one sweep in its own session, its output appended to ``log``; returns its exit status. Ctrl-C or
+    SIGTERM here sends the sweep one SIGINT (its running jobs checkpoint), a second one another (at once)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        print(f"$ {shlex.join(sweep.cmd)}", file=f, flush=True)
+        proc = subprocess.Popen(sweep.cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
 
+    def forward(signum, frame):
+        print(f"{signal.Signals(signum).name}: asking the sweep's running jobs to checkpoint and stop "
+              "(again: at once); the same command again continues them", file=sys.stderr, flush=True)
+        os.killpg(proc.pid, signal.SIGINT)
 
-def log_tail(path: Path, lines: int = 15) -> str:
-    """The last non-blank lines of a run's log (progress bars' carriage returns count as line ends)."""
-    text = Path(f"{path}.log").read_text(errors="replace").replace("\r", "\n")
-    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
-
-
-def run_all(todo: list[Job], jobs: int) -> list[Job]:
-    """Run ``todo``, ``jobs`` at a time; returns the failed ones. Ctrl-C: SIGINT each run, wait, exit 130."""
-    running: dict[subprocess.Popen, Job] = {}
-    failed, t0 = [], time.time()
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while todo or running:
-            while todo and len(running) < jobs:
-                job = todo.pop(0)
-                running[launch(job)] = job
-                print(f"{'resumed' if job.state == 'resume' else 'started'}: {job.path}")
-            time.sleep(1)
-            for proc in [p for p in running if p.poll() is not None]:
-                job = running.pop(proc)
-                if proc.returncode:
-                    failed.append(job)
-                    print(f"failed (exit {proc.returncode}): {job.path}; end of {job.path}.log:\n"
-                          f"{log_tail(job.path)}", file=sys.stderr)
-                else:
-                    print(f"finished: {job.path} ({(time.time() - t0) / 60:.1f} min since start)")
-    except KeyboardInterrupt:
-        print(f"interrupted: asking {len(running)} run(s) to checkpoint and stop; "
-              "the same command again continues them", file=sys.stderr)
-        for proc in running:
-            proc.send_signal(signal.SIGINT)
-        try:
-            for proc in running:
-                proc.wait()
-        except KeyboardInterrupt:
-            for proc in running:
-                proc.kill()
-        raise SystemExit(130)
-    return failed
+        return proc.wait()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+def job_lines(log: Path, since: int) -> list[str]:
+    """The jobs' own one-line results in ``log`` after byte ``since``: failures, interruptions, skips."""
+    text = log.read_bytes()[since:].decode(errors="replace").replace("\r", "\n")
+    return [line for line in text.splitlines() if line.startswith(("error:", "job ", "resume=auto:", "done:"))]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help=f"a task with a preset in {CONFIG_DIR / 'experiment'}")
     p.add_argument("--algorithms", nargs="+", help="variants (default: the suite's)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=2, help="jobs at a time (joblib launcher; 1: Hydra's basic launcher)")
     p.add_argument("--frames", type=int, help="total_frames for a shorter run (default: the preset's budget)")
     p.add_argument("--out", type=Path, default=OUT, help="where the run dirs go (default %(default)s)")
     p.add_argument("--results", type=Path, default=RESULTS, help="where the CSV/PNG/table go (default %(default)s)")
@@ -217,8 +192,6 @@ def main(argv=None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     args.out, args.results = args.out.resolve(), args.results.resolve()  # the runs' cwd is the repo root
-    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background (SIGINT ignored there)
-        signal.signal(sig, _interrupt)
     if args.table:
         print(f"table: {write_table(args.results)}")
         return 0
@@ -228,18 +201,32 @@ def main(argv=None) -> int:
         why = "its preset is not written yet" if args.suite in SUITES else "unknown task"
         return error(f"--suite {args.suite}: {why}, no configs/experiment/{args.suite}.yaml "
                      f"(presets: {' '.join(presets())})")
+    if args.jobs < 1:
+        return error(f"--jobs must be at least 1, got {args.jobs}")
     variants = args.algorithms or suite(args.suite)["algorithms"]
     try:
         jobs = plan(args.suite, variants, args.seeds, args.out, args.frames)
     except ConfigError as err:
         return error(str(err))
-    for job in jobs:
-        what = {"done": "done, skipped", "resume": f"resume from {newest_checkpoint(job.path)}",
-                "fresh": "start"}[job.state]
-        print(f"{job.variant} s{job.seed}: {what}" + ("" if job.state == "done" else f"\n  {shlex.join(job.cmd)}"))
+    for variant, seed, path, state in jobs:
+        print(f"{variant} s{seed}: " + {"done": "done, skipped", "resume": f"resume {path}", "fresh": "start"}[state])
+    todo = {v for v, _, _, state in jobs if state != "done"}
+    status, log = 0, args.out / args.suite / "sweep.log"
+    for sweep in sweeps(args.suite, variants, args.seeds, args.out, args.frames, args.jobs):
+        if not todo & set(sweep.variants):
+            continue
+        print(f"sweep of {' '.join(sweep.variants)}:\n  {shlex.join(sweep.cmd)}")
+        if args.dry_run:
+            continue
+        since = log.stat().st_size if log.exists() else 0
+        code = run_sweep(sweep, log)
+        print("\n".join(job_lines(log, since)))
+        if code in (130, 143):
+            return 130
+        status = max(status, int(code != 0))
+        print(f"sweep {'failed (exit ' + str(code) + ')' if code else 'finished'}; its output is in {log}")
     if args.dry_run:
         return 0
-    failed = run_all([j for j in jobs if j.state != "done"], args.jobs)
     found = finished(args.suite, args.out, args.frames)
     if found:
         for path in write_suite(args.suite, found, suite(args.suite)["n_agents"], args.results,
@@ -248,7 +235,7 @@ def main(argv=None) -> int:
         print(f"table: {write_table(args.results)}")
     else:
         print(f"no finished runs of {args.suite} in {args.out}", file=sys.stderr)
-    return 1 if failed else 0
+    return status
 
 
 if __name__ == "__main__":
