@@ -11,9 +11,9 @@ then a per-task CSV and curve plot, and one markdown table of all tasks beside t
 A suite is a task with a preset ``marl_torchrl/configs/experiment/<task>.yaml`` (env, budget, tuned settings);
 ``SUITES`` gives its default variants and agent count. A variant is an algorithm preset plus overrides (a
 suite's ``variants``; any other name is that algorithm preset alone). The variants that share their overrides
-run as one sweep (:func:`sweeps`)::
+run as one sweep (:func:`sweeps`, ``multirun.py``)::
 
-    marl-train -m experiment=<task> algorithm=<presets> seed=<seeds> <overrides> threads=1 logger=[csv] resume=auto
+    marl-train -m experiment=<task> threads=1 logger=[csv] algorithm=<presets> seed=<seeds> <overrides> resume=auto
         hydra.sweep.dir=<out>/<task> hydra.sweep.subdir=<variant>_s<seed> hydra/launcher=joblib hydra.launcher.n_jobs=<jobs>
 
 (``--jobs 1``: Hydra's basic launcher; ``--frames N`` adds ``total_frames=N`` and ``_f<N>`` to the job dirs, so that
@@ -33,19 +33,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import re
 import shlex
-import signal
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the package from this checkout, installed or not
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from multirun import group_variants, launch, sweep_command  # noqa: E402
 from reproduce_table import write_suite, write_table  # noqa: E402
 
 from marl_torchrl.checkpoint import run_status  # noqa: E402
@@ -64,14 +61,6 @@ SUITES = {  # per task: default variants, n_agents (for return_per_agent), varia
     "gridworld25": {"algorithms": ["qmix"], "n_agents": 4},
 }
 RUN_NAME = re.compile(r"(?P<variant>.+)_s(?P<seed>\d+)(?:_f(?P<frames>\d+))?")
-
-
-@dataclass
-class Sweep:
-    """One ``marl-train -m`` invocation: the variants that share their overrides, every seed of each."""
-
-    variants: list
-    cmd: list
 
 
 def suite(task: str) -> dict:
@@ -106,25 +95,13 @@ def plan(task: str, variants, seeds, out: Path, frames: int | None = None) -> li
             for v in variants for s in seeds for p in [run_dir(out, task, v, s, frames)]]
 
 
-def sweeps(task: str, variants, seeds, out: Path, frames: int | None = None, jobs: int = 1) -> list[Sweep]:
-    """The multirun invocations: one per set of extra overrides (and name suffix), e.g. on balance
-    ``algorithm=qmix,vdn,dop`` and ``algorithm=facmac,dop env.continuous_actions=true`` (``<preset>_continuous``)."""
-    groups: dict[tuple, list[str]] = {}
-    for v in variants:
-        preset, extra = variant_spec(task, v)
-        name = "${algorithm.name}" + v[len(preset):] if v.startswith(preset) else v
-        groups.setdefault((tuple(extra), name), []).append(v)
-    tag = f"_f{frames}" if frames else ""
-    launcher = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"] if jobs > 1 else []
-    found = []
-    for (extra, name), members in groups.items():
-        algos = ",".join(dict.fromkeys(variant_spec(task, v)[0] for v in members))
-        cmd = [sys.executable, "-m", "marl_torchrl.train", "-m", f"experiment={task}", f"algorithm={algos}",
-               f"seed={','.join(str(s) for s in seeds)}", *extra, "threads=1", "logger=[csv]", "resume=auto",
-               *([f"total_frames={frames}"] if frames else []), f"hydra.sweep.dir={Path(out) / task}",
-               f"hydra.sweep.subdir={name}_s${{seed}}{tag}", *launcher]
-        found.append(Sweep(members, cmd))
-    return found
+def sweeps(task: str, variants, seeds, out: Path, frames: int | None = None, jobs: int = 1) -> list:
+    """``(group, marl-train -m command)`` per sweep: the variants that share their overrides, e.g. on balance
+    ``algorithm=qmix,dop`` and ``algorithm=facmac,dop env.continuous_actions=true`` (``<preset>_continuous``)."""
+    common = [f"experiment={task}", "threads=1", "logger=[csv]", *([f"total_frames={frames}"] if frames else [])]
+    groups = group_variants({v: variant_spec(task, v) for v in variants})
+    return [(g, sweep_command(g, seeds, Path(out) / task, jobs, common, f"_f{frames}" if frames else ""))
+            for g in groups]
 
 
 def finished(task: str, out: Path, frames: int | None = None) -> list[tuple[str, int, Path]]:
@@ -140,33 +117,6 @@ def finished(task: str, out: Path, frames: int | None = None) -> list[tuple[str,
         except ConfigError as err:
             print(f"skipped {path}: {err}", file=sys.stderr)
     return found
-
-
-def run_sweep(sweep: Sweep, log: Path) -> int:
-    """Run one sweep in its own session, its output appended to ``log``; returns its exit status. Ctrl-C or
-    SIGTERM here sends the sweep one SIGINT (its running jobs checkpoint), a second one another (at once)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as f:
-        print(f"$ {shlex.join(sweep.cmd)}", file=f, flush=True)
-        proc = subprocess.Popen(sweep.cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-
-    def forward(signum, frame):
-        print(f"{signal.Signals(signum).name}: asking the sweep's running jobs to checkpoint and stop "
-              "(again: at once); the same command again continues them", file=sys.stderr, flush=True)
-        os.killpg(proc.pid, signal.SIGINT)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return proc.wait()
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
-def job_lines(log: Path, since: int) -> list[str]:
-    """The jobs' own one-line results in ``log`` after byte ``since``: failures, interruptions, skips."""
-    text = log.read_bytes()[since:].decode(errors="replace").replace("\r", "\n")
-    return [line for line in text.splitlines() if line.startswith(("error:", "job ", "resume=auto:", "done:"))]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,23 +160,15 @@ def main(argv=None) -> int:
         return error(str(err))
     for variant, seed, path, state in jobs:
         print(f"{variant} s{seed}: " + {"done": "done, skipped", "resume": f"resume {path}", "fresh": "start"}[state])
-    todo = {v for v, _, _, state in jobs if state != "done"}
-    status, log = 0, args.out / args.suite / "sweep.log"
-    for sweep in sweeps(args.suite, variants, args.seeds, args.out, args.frames, args.jobs):
-        if not todo & set(sweep.variants):
-            continue
-        print(f"sweep of {' '.join(sweep.variants)}:\n  {shlex.join(sweep.cmd)}")
-        if args.dry_run:
-            continue
-        since = log.stat().st_size if log.exists() else 0
-        code = run_sweep(sweep, log)
-        print("\n".join(job_lines(log, since)))
-        if code in (130, 143):
-            return 130
-        status = max(status, int(code != 0))
-        print(f"sweep {'failed (exit ' + str(code) + ')' if code else 'finished'}; its output is in {log}")
+    todo = [(g, cmd) for g, cmd in sweeps(args.suite, variants, args.seeds, args.out, args.frames, args.jobs)
+            if any(state != "done" for v, _, _, state in jobs if v in g.variants)]  # all finished: not started
     if args.dry_run:
+        for g, cmd in todo:
+            print(f"sweep of {' '.join(g.variants)}:\n  {shlex.join(cmd)}")
         return 0
+    status = launch(todo, args.out / args.suite / "sweep.log")
+    if status == 130:
+        return 130
     found = finished(args.suite, args.out, args.frames)
     if found:
         for path in write_suite(args.suite, found, suite(args.suite)["n_agents"], args.results,
