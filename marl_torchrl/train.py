@@ -73,9 +73,10 @@ def _hydra_entry(cfg) -> JobFailure | None:
 
     hydra_cfg = HydraConfig.get()
     out = hydra_cfg.runtime.output_dir
-    worker = hydra_cfg.mode == RunMode.MULTIRUN and not sweep_stop.in_sweep_process()
-    job = f"job {hydra_cfg.job.num} ({out})"
-    if hydra_cfg.mode == RunMode.MULTIRUN and sweep_stop.stopped(hydra_cfg.sweep.dir):
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    worker = multirun and not sweep_stop.in_sweep_process()
+    job = f"job {hydra_cfg.job.num} ({out})" if multirun else out  # a single run has no job number
+    if multirun and sweep_stop.stopped(hydra_cfg.sweep.dir):
         return job_failed(130, f"{job}: not started: the sweep was interrupted")
     try:
         with sweep_stop.job_here():
@@ -87,7 +88,7 @@ def _hydra_entry(cfg) -> JobFailure | None:
         raise SystemExit(err.exit_code)
     except (ConfigError, RunFault) as err:
         code = getattr(err, "exit_code", 2)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        if multirun:
             return job_failed(code, f"error: {job}: {err}")
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(code)
@@ -149,8 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [sys.argv[0], *argv]
     from marl_torchrl.sweep_stop import SweepInterrupts
 
-    multirun = "-m" in argv or "--multirun" in argv
-    with SweepInterrupts(active=multirun and launcher_of(argv) == "joblib") as stop, failed_jobs(stop.launching) as failed:
+    joblib_sweep = ("-m" in argv or "--multirun" in argv) and launcher_of(argv) == "joblib"
+    with SweepInterrupts(active=joblib_sweep) as stop, failed_jobs(stop.launching) as failed:
         hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_hydra_entry)()
     if failed:
         raise SystemExit(max(f.status for f in failed))
