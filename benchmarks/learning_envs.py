@@ -1,12 +1,13 @@
 """Learning benchmarks on the env families beyond VMAS: several seeds per (suite, algorithm), CPU.
 
-A suite is one env with its settings and the algorithms run on it (``SUITES``). Each (algorithm, seed)
-is a real ``marl-train`` job (``--jobs`` at a time, one torch thread each), skipped when its run
-directory already holds a log that reaches ``--frames``. Results under ``benchmarks/results/``:
+A suite is one env with its settings and the algorithms run on it (``SUITES``). The runs are Hydra multiruns
+of ``marl-train`` with ``resume=auto`` as in ``learning_balance.py`` (``--jobs`` at a time, one torch thread each,
+in ``benchmarks/runs/<suite>/<algorithm>_s<seed>``; a run finished at ``--frames`` or beyond is skipped). Results
+under ``benchmarks/results/`` (``learning_summary.py``, statistics of ``marl_torchrl.report``):
 
 - ``<suite>_runs.csv``: a row per run: final greedy return (and battle win rate on SMAX) at
   ``--frames``, wall time, collection frames/s, gradient updates/s, end-to-end frames/s;
-- ``<suite>_summary.csv``: mean and std over seeds, plus a uniformly random (mask-respecting) policy;
+- ``<suite>_summary.csv``: mean [95% CI] and IQM over seeds, plus a uniformly random (mask-respecting) policy;
 - ``<suite>_curves.png``: greedy evaluation return against frames (``<suite>_winrate.png`` on SMAX).
 
     python benchmarks/learning_envs.py --suite gridworld25 --seeds 0 1 2 --jobs 2
@@ -15,9 +16,11 @@ directory already holds a log that reaches ``--frames``. Results under ``benchma
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
-from learning_balance import RESULTS, ROOT, collect, finished, launch, plot, run_all, write_results
+from learning_balance import RESULTS, ROOT, run_and_summarise
 from tensordict.nn import TensorDictModule
 
 COMMON = ["collector.frames_per_batch=6400", "train.updates_per_batch=16", "replay.batch_size=32",
@@ -93,26 +96,22 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--frames", type=int, help="default: the suite's")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--results", type=Path, default=RESULTS, help="where the CSV/PNG go (default %(default)s)")
     p.add_argument("--summarise-only", action="store_true", help="only read finished runs")
     args = p.parse_args()
     suite = SUITES[args.suite]
-    frames = args.frames or suite["frames"]
     algos = args.algorithms or list(suite["algorithms"])
+    unknown = [a for a in algos if a not in suite["algorithms"]]
+    if unknown:
+        print(f"error: --algorithms {' '.join(unknown)}: not in suite {args.suite} "
+              f"({' '.join(suite['algorithms'])})", file=sys.stderr)
+        raise SystemExit(2)
     out = ROOT / "benchmarks" / "runs" / args.suite
-    out.mkdir(parents=True, exist_ok=True)
-    common = suite["env"] + COMMON
-    todo = [(a, s) for a in algos for s in args.seeds if not finished(out / f"{a}_s{s}", frames)]
-    if not args.summarise_only:
-        run_all(todo, lambda a, s: launch(a, s, frames, out, suite["algorithms"][a], common), args.jobs)
-    results, rows = collect(out, algos, args.seeds, frames)
-    ret, std, m = random_policy_return(suite["env"])
-    randoms = {"random policy": (ret, std)}
-    write_results(args.suite, results, rows, randoms)
-    plot(results, {"random policy": ret}, RESULTS / f"{args.suite}_curves.png", title=suite["title"])
-    if any(r.get("won_curve") for runs in results.values() for r in runs):
-        won = {"random policy": m.get("eval/battle_won", 0.0)}
-        plot(results, won, RESULTS / f"{args.suite}_winrate.png", title=suite["title"], curve="won_curve",
-             ylabel="greedy eval battle win rate (32 episodes)")
+    raise SystemExit(run_and_summarise(args.suite, algos, args.seeds, args.frames or suite["frames"], args.jobs, out,
+                                       suite["env"] + COMMON, table=suite["algorithms"],
+                                       summarise_only=args.summarise_only,
+                                       randoms=lambda: {"random policy": random_policy_return(suite["env"])[0]},
+                                       results=args.results))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ end-to-end frames/s (mean over iterations after the first, which includes warm-u
     python benchmarks/throughput_balance.py --frames 64000
     python benchmarks/throughput_balance.py --variants qmix_nonmono ow_qmix cw_qmix facmac facmac_continuous
 
-Rows of variants not run this time are kept, so the CSV collects every variant measured.
+Rows of variants not run this time are kept, so the CSV collects every variant measured. The runs are one
+``marl-train -m`` sweep per set of variant overrides with Hydra's basic launcher (jobs one after another;
+``multirun.py``), in ``<out>/<variant>_s0`` with ``resume=auto``: a run already finished there is read, not
+run again (remove its dir to measure again).
 """
 from __future__ import annotations
 
@@ -16,10 +19,13 @@ import argparse
 import csv
 import os
 import platform
-import statistics
 from pathlib import Path
 
-from learning_balance import RESULTS, ROOT, VARIANTS, launch, read_log
+import numpy as np
+from learning_balance import COMMON, RESULTS, ROOT, VARIANTS, specs
+from multirun import group_variants, launch, sweep_command
+
+from marl_torchrl.plots import read_log
 
 
 def main() -> None:
@@ -28,16 +34,21 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=64_000)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "throughput")
     args = p.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out.resolve()
+    common = [*COMMON, f"total_frames={args.frames}"]
+    if launch([(g, sweep_command(g, [0], out, 1, common)) for g in group_variants(specs(args.variants))],
+              out / "sweep.log"):
+        raise SystemExit(f"a run failed or was interrupted; see {out / 'sweep.log'}")
     rows = []
     for algo in args.variants:
-        proc = launch(algo, 0, args.frames, args.out)
-        if proc.wait():
-            raise SystemExit(f"{algo} failed; see {args.out}/{algo}_s0.log")
-        log = read_log(args.out / f"{algo}_s0" / "training_log.csv")[1:]  # drop the warm-up iteration
-        mean = lambda k: statistics.fmean(r[k] for r in log if k in r)  # noqa: E731
+        log = read_log(out / f"{algo}_s0" / "training_log.csv")
+
+        def mean(key):  # over the iterations after the first (warm-up)
+            vals = log[key][1:]
+            return float(vals[np.isfinite(vals)].mean())
+
         rows.append({
-            "algorithm": algo, "frames": int(log[-1]["frames"]),
+            "algorithm": algo, "frames": int(log["frames"][-1]),
             "collection_fps": round(mean("time/collection_fps"), 1),
             "updates_per_s": round(mean("time/updates_per_s"), 2),
             "end_to_end_fps": round(mean("time/fps"), 1),

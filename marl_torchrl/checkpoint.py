@@ -3,7 +3,8 @@
 A checkpoint is one ``torch.save`` file holding the resolved config (with the names of its algorithm and
 env schemas), the :class:`RunState` counters, the loss module's state (online and target networks), the
 optimisers, the target updater, the exploration state, the RNG states and, optionally, the replay
-buffer. :func:`resume_run` is the one place that continues a run from one.
+buffer. :func:`resume_run` is the one place that continues a run from one; :func:`auto_resume` decides,
+for ``resume=auto``, whether a run dir is finished, continued or started.
 
 >>> import tempfile, os, torch
 >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
@@ -144,6 +145,43 @@ def resume_run(cfg: RunConfig, parts: AlgorithmParts, replay, device) -> tuple[R
             raise ConfigError(f"resume_buffer=true but algorithm '{cfg.algorithm.name}' keeps no replay buffer")
         replay.load_state_dict(ckpt["replay"])
     return RunState.from_dict(ckpt["counters"]), path
+
+
+def run_status(run_dir: str | os.PathLike, total_frames: int) -> tuple[str, Path | None]:
+    """What ``resume=auto`` does with ``run_dir`` for a budget of ``total_frames``: ``("done", final model)``
+    when ``models/final_model.pt`` is complete and holds at least ``total_frames`` frames; ``("resume",
+    newest complete checkpoint)`` when there is one (a final model of a smaller budget counts); else
+    ``("fresh", None)``."""
+    final = Path(run_dir) / "models" / "final_model.pt"
+    if is_complete(final):
+        try:
+            frames = RunState.from_dict(load_checkpoint(final, run_keys=("counters",))["counters"]).frames
+        except ConfigError:
+            frames = -1  # unreadable: never done; resume picks the newest readable checkpoint or fails in one line
+        if frames >= total_frames:
+            return "done", final
+    newest = newest_checkpoint(run_dir)
+    return ("resume", newest) if newest else ("fresh", None)
+
+
+def auto_resume(cfg: RunConfig, run_dir: str | os.PathLike) -> tuple[RunConfig | None, str]:
+    """Resolve ``resume=auto`` against the run's own dir (see :func:`run_status`): the config to run
+    (``resume`` set to the dir, or null), or None when the run is finished; and a line saying which. A
+    fresh start drops a stale ``training_log.csv`` (a run stopped before its first checkpoint), so the
+    new log holds only the new run. Any other ``resume`` passes through unchanged, with an empty line."""
+    if cfg.resume != "auto":
+        return cfg, ""
+    state, path = run_status(run_dir, cfg.total_frames)
+    if state == "done":
+        return None, f"resume=auto: {run_dir} is finished ({path} reaches total_frames={cfg.total_frames}); skipped"
+    if state == "resume":
+        return dataclasses.replace(cfg, resume=str(run_dir)), f"resume=auto: continuing {run_dir} from {path}"
+    stale = Path(run_dir) / "training_log.csv"
+    note = f"resume=auto: no checkpoint in {run_dir}; starting"
+    if stale.is_file():
+        stale.unlink()
+        note += " (its stale training_log.csv removed)"
+    return dataclasses.replace(cfg, resume=None, resume_buffer=False), note
 
 
 def parts_state(parts: AlgorithmParts) -> dict[str, Any]:

@@ -7,6 +7,8 @@ built or written. ``--help`` lists every key with its default and help, just as 
     marl-train algorithm=qmix env=vmas/balance seed=0 total_frames=500000 logger=[csv,tensorboard]
     marl-train algorithm=vdn env=matrix/two_step total_frames=20000
     marl-train resume=runs/<run>/models/checkpoint_100000.pt total_frames=1000000
+    marl-train -m algorithm=qmix,vdn seed=0,1 hydra.sweep.dir=sweeps/a resume=auto   # the same again: finished
+                                                                                   # jobs skipped, the rest continued
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from marl_torchrl.config import CONFIG_DIR, compose_config, to_run_config
-from marl_torchrl.config.launchers import JobFailure, check_launcher, failed_jobs, job_failed
+from marl_torchrl.config.launchers import JobFailure, check_launcher, failed_jobs, job_failed, launcher_of
 from marl_torchrl.config.store import register_schemas, untuned_note
 from marl_torchrl.registry import ConfigError
 
@@ -28,8 +30,16 @@ _HYDRA_FLAGS = ("-m", "--multirun", "--cfg", "-c", "--info", "--hydra-help", "--
 
 def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
     """Train as configured (a :class:`~marl_torchrl.config.RunConfig` or a composed config); returns the
-    last logged metrics. The run's files go to ``run_dir``."""
+    last logged metrics, or ``{}`` when ``resume=auto`` finds the run finished. The run's files go to
+    ``run_dir``; ``resume=auto`` prints which it did (skipped, continued or started)."""
     cfg = to_run_config(cfg)
+    from marl_torchrl.checkpoint import auto_resume
+
+    cfg, line = auto_resume(cfg, run_dir)
+    if line:
+        print(line, flush=True)
+    if cfg is None:
+        return {}
     from marl_torchrl.loop import setup, train
 
     return train(setup(cfg, Path(run_dir)))
@@ -53,30 +63,47 @@ def resume_command(argv: list[str], run_dir: str | Path) -> str:
 def _hydra_entry(cfg) -> JobFailure | None:
     """Hydra's task: one run, each fault turned into its line and exit status. In a sweep (``-m``) a job
     that fails prints its line and returns it, the other jobs go on, and the sweep exits with the failed status
-    (the launcher hands the returned failure back to the sweep process, :func:`failed_jobs`)."""
+    (the launcher hands the returned failure back to the sweep process, :func:`failed_jobs`). A job in a
+    worker process that is interrupted returns its failure too (:mod:`marl_torchrl.sweep_stop`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from marl_torchrl import sweep_stop
     from marl_torchrl.faults import RunFault, RunInterrupted, newest_checkpoint
 
     hydra_cfg = HydraConfig.get()
     out = hydra_cfg.runtime.output_dir
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    worker = multirun and not sweep_stop.in_sweep_process()
+    job = f"job {hydra_cfg.job.num} ({out})" if multirun else out  # a single run has no job number
+    if multirun and sweep_stop.stopped(hydra_cfg.sweep.dir):
+        return job_failed(130, f"{job}: not started: the sweep was interrupted")
     try:
-        metrics = run(cfg, out)
+        with sweep_stop.job_here():
+            metrics = run(cfg, out)
     except RunInterrupted as err:
+        if worker:
+            return job_failed(err.exit_code, f"{job}: {err}")
         print(f"{err}; resume with: {resume_command(sys.argv[1:], out)}", file=sys.stderr)
         raise SystemExit(err.exit_code)
     except (ConfigError, RunFault) as err:
         code = getattr(err, "exit_code", 2)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            return job_failed(code, f"error: job {hydra_cfg.job.num} ({out}): {err}")
+        if multirun:
+            return job_failed(code, f"error: {job}: {err}")
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(code)
     except KeyboardInterrupt:
         newest = newest_checkpoint(out)
         kept = f"the newest complete checkpoint is {newest}" if newest else "no checkpoint was written"
-        print(f"interrupted again: exited at once; {kept}", file=sys.stderr)
+        if worker:
+            return job_failed(130, f"{job}: interrupted before or during a checkpoint; {kept}")
+        print(f"interrupted: exited at once; {kept}", file=sys.stderr)
         raise SystemExit(130)
+    finally:
+        if worker:
+            sweep_stop.between_jobs()
+    if not metrics:  # resume=auto: finished before, nothing trained
+        return None
     shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("eval/", "rollout/ep_reward"))}
     print(f"done: {metrics.get('frames')} frames; {shown}; run dir {out}")
 
@@ -86,7 +113,7 @@ def _run_dir_args(argv: list[str]) -> list[str]:
     cannot be created is refused here (Hydra would fail with a traceback)."""
     given = dict(a.split("=", 1) for a in argv if "=" in a)
     resume = given.get("resume")
-    if resume and Path(resume).is_dir() and "hydra.run.dir" not in given:
+    if resume and resume != "auto" and Path(resume).is_dir() and "hydra.run.dir" not in given:
         argv = [*argv, f"hydra.run.dir={resume}"]
         given["hydra.run.dir"] = resume
     target = Path(given.get("hydra.run.dir", "."))
@@ -121,7 +148,10 @@ def main(argv: list[str] | None = None) -> None:
 
     register_schemas()
     sys.argv = [sys.argv[0], *argv]
-    with failed_jobs() as failed:
+    from marl_torchrl.sweep_stop import SweepInterrupts
+
+    joblib_sweep = ("-m" in argv or "--multirun" in argv) and launcher_of(argv) == "joblib"
+    with SweepInterrupts(active=joblib_sweep) as stop, failed_jobs(stop.launching) as failed:
         hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(_hydra_entry)()
     if failed:
         raise SystemExit(max(f.status for f in failed))

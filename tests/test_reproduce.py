@@ -1,5 +1,5 @@
-"""benchmarks/reproduce.py without training: run-state detection, the CSV and table from fake finished runs,
-the --dry-run plan, and the refusal of an unknown suite."""
+"""benchmarks/reproduce.py: the sweeps it launches, the CSV and table from fake finished runs, the --dry-run
+plan, the refusal of an unknown suite, and one tiny run through the multirun path that a rerun skips."""
 import csv
 import subprocess
 import sys
@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -17,12 +18,18 @@ import reproduce_table  # noqa: E402
 from marl_torchrl.report.collect import write_fake_run  # noqa: E402
 
 TASK = "lbf_8x8_2p_2f_coop"
-EVALS = [(32, 0.25), (64, 0.5)]
 
 
 def checkpoint(run_dir: Path, frames: int) -> None:
     (run_dir / "models").mkdir(parents=True, exist_ok=True)
     zipfile.ZipFile(run_dir / "models" / f"checkpoint_{frames}.pt", "w").close()  # complete: a zip directory
+
+
+def fake_run(run_dir: Path, algo: str, seed: int, evals, finished: bool = True) -> None:
+    """A fake run whose final model holds the counters ``resume=auto`` reads (its last eval's frames)."""
+    write_fake_run(run_dir, algo, "lbf", "Foraging-8x8-2p-2f-coop-v3", seed, evals, finished=finished)
+    if finished:
+        torch.save({"counters": {"frames": int(evals[-1][0])}}, run_dir / "models" / "final_model.pt")
 
 
 @pytest.fixture
@@ -32,24 +39,27 @@ def out(tmp_path):
     base = tmp_path / "runs" / TASK
     for name, value in (("vdn_s0_f64", 0.5), ("vdn_s1_f64", 0.7), ("qmix_s0_f64", 0.1)):
         algo, seed = name.split("_s")[0], int(name.split("_s")[1][0])
-        write_fake_run(base / name, algo, "lbf", "Foraging-8x8-2p-2f-coop-v3", seed, [(32, 0.0), (64, value)])
-    write_fake_run(base / "vdn_s2_f64", "vdn", "lbf", "x", 2, [(32, 0.0)], finished=False)
+        fake_run(base / name, algo, seed, [(32, 0.0), (64, value)])
+    fake_run(base / "vdn_s2_f64", "vdn", 2, [(32, 0.0)], finished=False)
     checkpoint(base / "vdn_s2_f64", 32)
-    write_fake_run(base / "qmix_s1_f64", "qmix", "lbf", "x", 1, [(32, 0.0)], finished=False)
-    write_fake_run(base / "vdn_s0", "vdn", "lbf", "x", 0, [(64, 9.0)])
+    fake_run(base / "qmix_s1_f64", "qmix", 1, [(32, 0.0)], finished=False)
+    fake_run(base / "vdn_s0", "vdn", 0, [(64, 9.0)])
     return tmp_path / "runs"
 
 
-def test_run_state(tmp_path):
-    run = tmp_path / "r"
-    assert reproduce.run_state(run, 64) == "fresh"  # no dir
-    write_fake_run(run, "vdn", "lbf", "t", 0, EVALS, finished=False)
-    assert reproduce.run_state(run, 64) == "fresh"  # a log, no checkpoint
-    checkpoint(run, 32)
-    assert reproduce.run_state(run, 64) == "resume"
-    write_fake_run(run, "vdn", "lbf", "t", 0, EVALS)  # final model, log reaches 64
-    assert reproduce.run_state(run, 64) == "done"
-    assert reproduce.run_state(run, 128) == "resume"  # a longer budget continues from the checkpoint
+def test_variants_sharing_their_overrides_are_one_sweep_named_after_variant_and_seed(tmp_path):
+    found = reproduce.sweeps("balance", ["qmix", "facmac_continuous", "dop", "dop_continuous"], [0, 1], tmp_path,
+                             frames=4000, jobs=2)
+    assert [g.variants for g, _ in found] == [["qmix", "dop"], ["facmac_continuous", "dop_continuous"]]
+    bare, continuous = (set(cmd[cmd.index("marl_torchrl.train") + 2:]) for _, cmd in found)
+    assert {"algorithm=qmix,dop", "seed=0,1"} <= bare and not any(a.startswith("env.") for a in bare)
+    assert {"algorithm=facmac,dop", "seed=0,1", "env.continuous_actions=true",
+            "hydra.sweep.subdir=${algorithm.name}_continuous_s${seed}_f4000"} <= continuous
+    for cmd in (bare, continuous):
+        assert {"experiment=balance", "resume=auto", "threads=1", "total_frames=4000",
+                f"hydra.sweep.dir={tmp_path / 'balance'}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"} <= cmd
+    one = reproduce.sweeps("balance", ["qmix"], [0], tmp_path, jobs=1)[0][1]
+    assert "hydra.sweep.subdir=${algorithm.name}_s${seed}" in one and not any("launcher" in a for a in one)
     assert reproduce.run_dir(tmp_path, TASK, "vdn", 1, 4000).name == "vdn_s1_f4000"
     assert reproduce.run_dir(tmp_path, TASK, "vdn", 1).name == "vdn_s1"
 
@@ -85,15 +95,11 @@ def test_dry_run(out, capsys):
     assert reproduce.main(["--suite", TASK, "--seeds", "0", "1", "2", "--frames", "64", "--out", str(out),
                            "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "qmix s0: done, skipped" in text and "vdn s0: done, skipped" in text
-    assert "vdn s2: resume from" in text and "qmix s1: start" in text
+    assert "qmix s0: done, skipped" in text and "vdn s0: done, skipped" in text and "vdn s1: done, skipped" in text
+    assert f"vdn s2: resume {out / TASK / 'vdn_s2_f64'}" in text and "qmix s1: start" in text
     cmds = [line.split() for line in text.splitlines() if line.startswith("  ")]
-    assert len(cmds) == 3  # qmix s1, qmix s2, vdn s2
-    resume = next(c for c in cmds if f"hydra.run.dir={out / TASK / 'vdn_s2_f64'}" in c)
-    assert f"resume={out / TASK / 'vdn_s2_f64'}" in resume
-    for c in cmds:
-        assert f"experiment={TASK}" in c and "total_frames=64" in c and "threads=1" in c
-        assert any(a.startswith("algorithm=") for a in c) and any(a.startswith("seed=") for a in c)
+    assert len(cmds) == 1  # qmix and vdn share their overrides: one sweep
+    assert {f"experiment={TASK}", "algorithm=qmix,vdn", "seed=0,1,2", "resume=auto", "total_frames=64"} <= set(cmds[0])
     assert (out / TASK / "qmix_s1_f64").exists() and not (out / TASK / "qmix_s2_f64").exists()  # nothing touched
 
 
@@ -106,3 +112,27 @@ def test_unknown_suite(monkeypatch, capsys):
     assert reproduce.main(["--suite", "later_task"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error:") and "not written yet" in err
+
+
+QUICK = ["eval.final_episodes=8", "eval.episodes=8", "model.hidden_dim=8", "checkpoint.interval_frames=400"]
+
+
+def test_a_tiny_suite_runs_through_the_multirun_path_and_a_rerun_skips_it(tmp_path, monkeypatch, capsys):
+    """One 800-frame LBF run (a variant with extra overrides: its own sweep), then the same command again."""
+    monkeypatch.setitem(reproduce.SUITES, TASK, {"algorithms": ["vdn"], "n_agents": 2,
+                                                 "variants": {"vdn_quick": ("vdn", QUICK)}})
+    argv = ["--suite", TASK, "--algorithms", "vdn_quick", "--seeds", "0", "--frames", "800", "--jobs", "1",
+            "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    assert reproduce.main(argv) == 0, (tmp_path / "runs" / TASK / "sweep.log").read_text()[-3000:]
+    text = capsys.readouterr().out
+    assert "sweep of vdn_quick:" in text and "resume=auto: no checkpoint in" in text
+    final = tmp_path / "runs" / TASK / "vdn_quick_s0_f800" / "models" / "final_model.pt"
+    stamp = final.stat().st_mtime_ns
+    rows = list(csv.DictReader(open(tmp_path / "results" / f"reproduce_{TASK}_f800.csv")))
+    assert [(r["variant"], r["algorithm"], r["n_seeds"], r["total_frames"]) for r in rows] == \
+        [("vdn_quick", "vdn", "1", "800")]
+    assert "vdn_quick" in (tmp_path / "results" / "reproduce_table.md").read_text()
+    assert reproduce.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "vdn_quick s0: done, skipped" in text and "sweep of" not in text
+    assert final.stat().st_mtime_ns == stamp

@@ -28,7 +28,7 @@ import socket
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from marl_torchrl.config.store import override_value
 from marl_torchrl.registry import ConfigError
@@ -122,9 +122,10 @@ def _collect(results: Iterable, failed: list[JobFailure]) -> None:
 
 
 @contextmanager
-def failed_jobs() -> Iterator[list[JobFailure]]:
+def failed_jobs(launching: Callable[[str], None] | None = None) -> Iterator[list[JobFailure]]:
     """While open, every launcher Hydra instantiates in this process reports its jobs' failures to the
-    list it yields (each sweeper gets its launcher from ``Plugins.instantiate_launcher``)."""
+    list it yields (each sweeper gets its launcher from ``Plugins.instantiate_launcher``); ``launching``
+    is told the sweep dir before each launch."""
     from hydra.core.plugins import Plugins
 
     failed: list[JobFailure] = []
@@ -135,6 +136,8 @@ def failed_jobs() -> Iterator[list[JobFailure]]:
         launch = launcher.launch
 
         def launch_and_collect(job_overrides, initial_job_idx):
+            if launching is not None:
+                launching(str(launcher.config.hydra.sweep.dir))
             results = launch(job_overrides, initial_job_idx)
             _collect(results, failed)
             return results

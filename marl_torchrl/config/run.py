@@ -140,7 +140,9 @@ class RunConfig:
                                  or_none(positive))
     total_frames: int = opt(500000, "env steps to collect (one frame = one step of one env)", positive)
     logger: List[str] = opt(["csv"], "loggers", subset_of(*LOGGERS))
-    resume: Optional[str] = opt(None, "checkpoint to continue from, or a run dir (its newest complete checkpoint)")
+    resume: Optional[str] = opt(None, "checkpoint to continue from, a run dir (its newest complete checkpoint), or "
+                                      "auto: this run's own dir (skip it if finished, continue it if it holds a "
+                                      "checkpoint, else start)")
     resume_buffer: bool = opt(False, "also restore the replay buffer (the checkpoint must hold one)")
     model: ModelConfig = opt(ModelConfig(), "the shared agent network")
     collector: CollectorConfig = opt(CollectorConfig(), "collection")
@@ -153,7 +155,7 @@ class RunConfig:
     def cross_check(self, prefix: str) -> None:
         if self.resume_buffer and not self.resume:
             raise ConfigError("resume_buffer=true needs resume=<checkpoint>")
-        if self.resume and not Path(self.resume).is_file():
+        if self.resume and self.resume != "auto" and not Path(self.resume).is_file():
             from marl_torchrl.faults import newest_checkpoint
 
             if not Path(self.resume).is_dir():

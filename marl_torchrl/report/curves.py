@@ -120,12 +120,16 @@ def write_curves_csv(rows: Sequence[dict], path: str | Path) -> Path:
     return path
 
 
-def plot_curves(rows: Sequence[dict], axis: str, metric: str, path: str | Path) -> Path:
-    """One PNG for ``axis``: a panel per task, a line (mean) and band (95% CI) per algorithm.
+def plot_curves(rows: Sequence[dict], axis: str, metric: str, path: str | Path,
+                baselines: dict[str, float] | None = None) -> Path:
+    """One PNG for ``axis``: a panel per task, a line (mean) and band (95% CI) per algorithm, and a dashed
+    grey line per ``baselines`` entry (label -> value, e.g. a random policy's return) in every panel.
 
     >>> import tempfile, pathlib
     >>> row = {"axis": "frames", "task": "t", "algorithm": "a", "x": 1.0, "mean": 1.0, "ci_low": 0.0, "ci_high": 2.0}
     >>> plot_curves([row], "frames", "eval/ep_reward", pathlib.Path(tempfile.mkdtemp()) / "c.png").exists()
+    True
+    >>> plot_curves([row], "frames", "r", pathlib.Path(tempfile.mkdtemp()) / "c.png", {"random": 0.5}).exists()
     True
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -143,6 +147,8 @@ def plot_curves(rows: Sequence[dict], axis: str, metric: str, path: str | Path) 
             line, = ax.plot(x, [p["mean"] for p in pts], label=algo, marker="." if len(x) < 3 else None)
             ax.fill_between(x, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], alpha=0.2,
                             color=line.get_color())
+        for (label, value), style in zip((baselines or {}).items(), ("--", ":", "-.")):
+            ax.axhline(value, color="grey", ls=style, label=label)
         ax.set_title(task)
         ax.set_xlabel("frames" if axis == "frames" else "wall-clock seconds")
         ax.set_ylabel(metric)
