@@ -7,14 +7,16 @@ against seconds).
     python benchmarks/pqn_wallclock.py --seconds 20 --seeds 0 --out /tmp/wc --results /tmp/wc/results \\
         --set total_frames=100000 eval.interval_frames=6400 eval.final_episodes=null   # a quick check
 
-One multirun per seed: ``marl-train -m experiment=<task> algorithm=<the seed's unfinished variants>
-seed=<s> train.max_seconds=<seconds> threads=1 logger=[csv] hydra/launcher=joblib`` with one joblib worker
-per variant, so the variants share the machine equally (each gets its experiment preset's settings for that
-algorithm, e.g. ``experiment_algorithm/balance/pqn_vdn.yaml``). Job dirs are ``<out>/<variant>_s<seed>``;
-a dir with ``models/final_model.pt`` is finished and skipped, anything else is started afresh, so the same
-command continues an interrupted benchmark. ``--set`` adds overrides to every job. Results go to
-``<results>/pqn_wallclock_<task>/`` (``runs.csv``: frames, updates and final return per job; ``report.md``, ``final.csv``, ``prob_improvement.csv``, ``curves_*.png``)
-with the load average and cores in ``machine.txt``. Needs the sweep extra (joblib launcher).
+One multirun per seed (``benchmarks/multirun.py``): ``marl-train -m experiment=<task> algorithm=<variants>
+seed=<s> train.max_seconds=<seconds> threads=1 logger=[csv] resume=auto hydra/launcher=joblib`` with one joblib
+worker per variant, so the variants share the machine equally (each gets its experiment preset's settings for
+that algorithm, e.g. ``experiment_algorithm/balance/pqn_vdn.yaml``). Job dirs are ``<out>/<task>/<variant>_s<seed>``;
+``resume=auto`` skips a job that spent its seconds and continues an interrupted one (its clock is summed over
+resumes), so the same command continues an interrupted benchmark; a continued job may then have had fewer
+neighbours than the others, which the load lines of ``machine.txt`` show. ``--set`` adds overrides to every
+job. Results go to ``<results>/pqn_wallclock_<task>/`` (``runs.csv``: frames, updates and final return per
+job; ``report.md``, ``final.csv``, ``prob_improvement.csv``, ``curves_*.png`` from ``marl-report``; the load
+average and cores in ``machine.txt``). Needs the sweep extra (joblib launcher).
 """
 from __future__ import annotations
 
@@ -29,33 +31,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from multirun import group_variants, launch, sweep_command  # noqa: E402
 
 from marl_torchrl.config.launchers import missing_extra  # noqa: E402  (torch-free)
 from marl_torchrl.plots import read_log  # noqa: E402
-
-
-def job_dir(out: Path, variant: str, seed: int) -> Path:
-    return out / f"{variant}_s{seed}"
-
-
-def pending(out: Path, variants: list[str], seed: int) -> list[str]:
-    """The variants of ``seed`` without a final model; their stale dirs are removed."""
-    todo = []
-    for v in variants:
-        d = job_dir(out, v, seed)
-        if (d / "models" / "final_model.pt").is_file():
-            continue
-        if d.exists():
-            shutil.rmtree(d)
-        todo.append(v)
-    return todo
-
-
-def command(task: str, variants: list[str], seed: int, seconds: float, out: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "marl_torchrl.train", "-m", f"experiment={task}", f"algorithm={','.join(variants)}",
-            f"seed={seed}", f"train.max_seconds={seconds}", "threads=1", "logger=[csv]",
-            "hydra/launcher=joblib", f"hydra.launcher.n_jobs={len(variants)}", f"hydra.sweep.dir={out}",
-            "hydra.sweep.subdir=${algorithm.name}_s${seed}", *extra]
 
 
 def write_runs(out: Path, path: Path) -> None:
@@ -86,27 +67,26 @@ def main(argv=None) -> int:
         print(f"error: {why}", file=sys.stderr)
         return 2
     out = args.out / args.task
-    env = {**os.environ, "WANDB_MODE": "disabled", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
-    failed = 0
+    common = [f"experiment={args.task}", f"train.max_seconds={args.seconds}", "threads=1", "logger=[csv]", *args.set]
+    (group,) = group_variants({v: (v, []) for v in args.variants})
+    status = 0
     for seed in args.seeds:
-        todo = pending(out, args.variants, seed)
-        if not todo:
-            print(f"seed {seed}: all finished")
-            continue
-        print(f"seed {seed}: {', '.join(todo)} side by side for {args.seconds:g} s", flush=True)
         load = os.getloadavg()[0]
-        proc = subprocess.run(command(args.task, todo, seed, args.seconds, out, args.set), cwd=ROOT, env=env)
-        failed += proc.returncode != 0
+        code = launch([(group, sweep_command(group, [seed], out, len(args.variants), common))], out / "sweep.log")
         with open(out / "machine.log", "a") as f:
-            f.write(f"seed={seed} variants={','.join(todo)} cores={os.cpu_count()} loadavg_1m_before={load:.2f} "
-                    f"loadavg_1m_after={os.getloadavg()[0]:.2f} exit={proc.returncode}\n")
+            f.write(f"seed={seed} variants={','.join(args.variants)} cores={os.cpu_count()} "
+                    f"loadavg_1m_before={load:.2f} loadavg_1m_after={os.getloadavg()[0]:.2f} exit={code}\n")
+        if code == 130:
+            return 130
+        status = max(status, code)
+    env = {**os.environ, "WANDB_MODE": "disabled", "MPLBACKEND": "Agg"}
     report = args.results / f"pqn_wallclock_{args.task}"
     rc = subprocess.run([sys.executable, "-m", "marl_torchrl.report", str(out), "--out", str(report)],
                         cwd=ROOT, env=env).returncode
     write_runs(out, report / "runs.csv")
     if (out / "machine.log").exists():
         shutil.copy(out / "machine.log", report / "machine.txt")
-    return 1 if failed or rc else 0
+    return 1 if status or rc else 0
 
 
 if __name__ == "__main__":

@@ -147,18 +147,21 @@ def resume_run(cfg: RunConfig, parts: AlgorithmParts, replay, device) -> tuple[R
     return RunState.from_dict(ckpt["counters"]), path
 
 
-def run_status(run_dir: str | os.PathLike, total_frames: int) -> tuple[str, Path | None]:
-    """What ``resume=auto`` does with ``run_dir`` for a budget of ``total_frames``: ``("done", final model)``
-    when ``models/final_model.pt`` is complete and holds at least ``total_frames`` frames; ``("resume",
+def run_status(run_dir: str | os.PathLike, total_frames: int,
+               max_seconds: float | None = None) -> tuple[str, Path | None]:
+    """What ``resume=auto`` does with ``run_dir`` for a budget of ``total_frames`` (and ``train.max_seconds``):
+    ``("done", final model)`` when ``models/final_model.pt`` is complete and holds at least ``total_frames``
+    frames or ``max_seconds`` of training; ``("resume",
     newest complete checkpoint)`` when there is one (a final model of a smaller budget counts); else
     ``("fresh", None)``."""
     final = Path(run_dir) / "models" / "final_model.pt"
     if is_complete(final):
         try:
-            frames = RunState.from_dict(load_checkpoint(final, run_keys=("counters",))["counters"]).frames
+            counters = RunState.from_dict(load_checkpoint(final, run_keys=("counters",))["counters"])
         except ConfigError:
-            frames = -1  # unreadable: never done; resume picks the newest readable checkpoint or fails in one line
-        if frames >= total_frames:
+            counters = RunState(frames=-1)  # unreadable: never done; resume picks the newest readable one or fails
+        if counters.frames >= total_frames or (counters.frames >= 0 and max_seconds is not None
+                                               and counters.elapsed_s >= max_seconds):
             return "done", final
     newest = newest_checkpoint(run_dir)
     return ("resume", newest) if newest else ("fresh", None)
@@ -171,9 +174,11 @@ def auto_resume(cfg: RunConfig, run_dir: str | os.PathLike) -> tuple[RunConfig |
     new log holds only the new run. Any other ``resume`` passes through unchanged, with an empty line."""
     if cfg.resume != "auto":
         return cfg, ""
-    state, path = run_status(run_dir, cfg.total_frames)
+    state, path = run_status(run_dir, cfg.total_frames, cfg.train.max_seconds)
     if state == "done":
-        return None, f"resume=auto: {run_dir} is finished ({path} reaches total_frames={cfg.total_frames}); skipped"
+        budget = f"total_frames={cfg.total_frames}" + (f" or train.max_seconds={cfg.train.max_seconds:g}"
+                                                       if cfg.train.max_seconds is not None else "")
+        return None, f"resume=auto: {run_dir} is finished ({path} reaches {budget}); skipped"
     if state == "resume":
         return dataclasses.replace(cfg, resume=str(run_dir)), f"resume=auto: continuing {run_dir} from {path}"
     stale = Path(run_dir) / "training_log.csv"

@@ -50,6 +50,18 @@ def test_a_finished_run_is_skipped_untouched(tmp_path, capsys):
     assert (final.stat().st_mtime_ns, (run_dir / "training_log.csv").read_text()) == before
 
 
+def test_a_run_that_spent_its_wall_clock_budget_is_finished(tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    metrics = run(compose_config(*TINY, "total_frames=640", "train.max_seconds=1e-9", "resume=auto"), run_dir)
+    assert metrics["frames"] == 32  # one iteration, then the budget
+    final = run_dir / "models" / "final_model.pt"
+    assert run_status(run_dir, 640, max_seconds=1e-9) == ("done", final)
+    assert run_status(run_dir, 640)[0] == "resume"  # without the clock, 32 of 640 frames is unfinished
+    capsys.readouterr()
+    assert run(compose_config(*TINY, "total_frames=640", "train.max_seconds=1e-9", "resume=auto"), run_dir) == {}
+    assert "or train.max_seconds=1e-09); skipped" in capsys.readouterr().out
+
+
 def test_an_interrupted_run_continues_from_its_newest_checkpoint(tmp_path, capsys):
     run_dir = tmp_path / "r"
     _auto(run_dir, 128, capsys)
