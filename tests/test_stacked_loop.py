@@ -167,3 +167,42 @@ def test_unsupported_settings_are_one_config_error(overrides, words):
 def test_num_seeds_must_be_positive():
     with pytest.raises(ConfigError, match="num_seeds must be > 0, got 0"):
         compose_config("num_seeds=0")
+
+
+def test_a_stop_signal_checkpoints_every_seed(tmp_path, monkeypatch):
+    """SIGTERM during the second iteration: every seed finishes it and writes its checkpoint; the K-run's dir
+    is what ``resume=`` takes (the resume itself: test_k_run_resumes_and_a_seed_resumes_alone)."""
+    import os
+    import signal
+
+    from marl_torchrl.faults import RunInterrupted
+    from marl_torchrl.seeds import loop
+
+    def record(run_, batch):
+        if run_.state.frames == 32 and run_.cfg.seed == SEEDS[1]:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(run_, batch)
+
+    real = loop.record_batch
+    monkeypatch.setattr(loop, "record_batch", record)
+    with pytest.raises(RunInterrupted) as err:
+        run(_cfg(f"seed={SEEDS[0]}", f"num_seeds={len(SEEDS)}", "checkpoint.interval_frames=1000"), tmp_path / "k")
+    assert err.value.exit_code == 143 and err.value.checkpoint == tmp_path / "k"
+    for s in SEEDS:
+        assert sorted(p.name for p in (tmp_path / "k" / f"seed_{s}" / "models").iterdir()) == ["checkpoint_64.pt"]
+        assert len(_log(tmp_path / "k" / f"seed_{s}")[1]) == 2
+
+
+def test_a_non_finite_seed_stops_the_k_run_naming_it(tmp_path, monkeypatch):
+    from marl_torchrl.faults import NonFiniteError
+    from marl_torchrl.seeds.stacked import StackedLearners
+
+    def step(self, batches):
+        logs = real(self, batches)
+        logs[1] = {**logs[1], "loss": torch.tensor(float("nan")), "skipped": torch.ones(()), "nonfinite": "loss"}
+        return logs
+
+    real = StackedLearners.step
+    monkeypatch.setattr(StackedLearners, "step", step)
+    with pytest.raises(NonFiniteError, match=f"non-finite train/loss of seed {SEEDS[1]} \\(nan\\) at iteration 1"):
+        run(_cfg(f"seed={SEEDS[0]}", f"num_seeds={len(SEEDS)}"), tmp_path / "k")
