@@ -31,7 +31,7 @@ from marl_torchrl.config import compose_config
 from marl_torchrl.loop import setup, train
 from marl_torchrl.seeds.loop import setup_seeds, train_seeds
 from marl_torchrl.seeds.memory import keep_freed_memory
-from seeds_throughput import write_csv
+from seeds_throughput import plot_per_seed, write_csv
 
 GOAL = 2.0  # the goal at K = 8: end-to-end frames/s per seed >= 2x a single run's
 
@@ -75,33 +75,9 @@ def measure(args) -> list[dict]:
 
 
 def plot(rows: list[dict], path: Path, args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    single = rows[0]
-    stacked = rows[1:]
-    ks = [r["num_seeds"] for r in stacked]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for clock, style, color in (("cpu", "o-", "C0"), ("wall", "s--", "C1")):
-        left.plot(ks, [r[f"fps_per_seed_{clock}"] for r in stacked], style, color=color,
-                  label=f"num_seeds=K ({clock} time)")
-        left.axhline(single[f"fps_per_seed_{clock}"], ls=":", color=color, label=f"one ordinary run ({clock})")
-        right.plot(ks, [r[f"ratio_{clock}"] for r in stacked], style, color=color, label=f"{clock} time")
-    right.axhline(GOAL, color="red", ls=":", label=f"goal at K = 8 ({GOAL}x)")
-    right.axhline(1.0, color="gray", lw=0.8)
-    for ax in (left, right):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel("seeds K in one process")
-        ax.legend(fontsize=8)
-    left.set_ylabel("end-to-end frames/s per seed")
-    right.set_ylabel("per-seed frames/s / one run's")
-    fig.suptitle(f"VMAS balance, GRU QMIX, {args.frames} frames per seed, 1 CPU thread "
-                 f"(load {single['load_avg_1min']})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    plot_per_seed(rows, path, value="fps_per_seed", baseline=rows[0], baseline_label="one ordinary run",
+                  ylabel="end-to-end frames/s per seed", goal=GOAL,
+                  title=f"VMAS balance, GRU QMIX, {args.frames} frames per seed, 1 CPU thread")
 
 
 def main() -> None:
