@@ -99,34 +99,41 @@ def write_csv(rows: list[dict], path: Path) -> None:
     print(f"wrote {path}")
 
 
-def plot(rows: list[dict], path: Path, args) -> None:
+def plot_per_seed(rows: list[dict], path: Path, *, value: str, baseline: dict, baseline_label: str, ylabel: str,
+                  goal: float, title: str) -> None:
+    """Left: ``<value>_cpu`` / ``_wall`` of the stacked rows against K, the baseline's as lines; right: their
+    ``ratio_cpu`` / ``ratio_wall`` with the goal (also used by ``seeds_e2e.py``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     stacked = [r for r in rows if r["path"] == "stacked"]
-    plain = next(r for r in rows if r["path"] == "plain")
     ks = [r["num_seeds"] for r in stacked]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for clock, style in (("cpu", "o-"), ("wall", "s--")):
-        left.plot(ks, [r[f"steps_per_s_per_seed_{clock}"] for r in stacked], style, label=f"stacked ({clock} time)")
-        left.axhline(plain[f"steps_per_s_per_seed_{clock}"], ls=":", color="C0" if clock == "cpu" else "C1",
-                     label=f"one plain learner ({clock})")
+        left.plot(ks, [r[f"{value}_{clock}"] for r in stacked], style, label=f"stacked ({clock} time)")
+        left.axhline(baseline[f"{value}_{clock}"], ls=":", color="C0" if clock == "cpu" else "C1",
+                     label=f"{baseline_label} ({clock})")
         right.plot(ks, [r[f"ratio_{clock}"] for r in stacked], style, label=f"{clock} time")
-    right.axhline(TARGET, color="red", ls=":", label=f"goal at K = 8 ({TARGET}x)")
+    right.axhline(goal, color="red", ls=":", label=f"goal at K = 8 ({goal}x)")
     right.axhline(1.0, color="gray", lw=0.8)
     for ax in (left, right):
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.set_xlabel("seeds K in one process")
         ax.legend(fontsize=8)
-    left.set_ylabel("gradient steps/s per seed")
-    right.set_ylabel("per-seed speed / one plain learner")
-    fig.suptitle(f"QMIX GRU learner, balance sizes, {args.batch} x {args.seq_len} steps, 1 CPU thread "
-                 f"(load {plain['load_avg_1min']})", fontsize=10)
+    left.set_ylabel(ylabel)
+    right.set_ylabel(f"per-seed speed / {baseline_label}")
+    fig.suptitle(f"{title} (load {baseline['load_avg_1min']})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def plot(rows: list[dict], path: Path, args) -> None:
+    plot_per_seed(rows, path, value="steps_per_s_per_seed", baseline=next(r for r in rows if r["path"] == "plain"),
+                  baseline_label="one plain learner", ylabel="gradient steps/s per seed", goal=TARGET,
+                  title=f"QMIX GRU learner, balance sizes, {args.batch} x {args.seq_len} steps, 1 CPU thread")
 
 
 def main() -> None:

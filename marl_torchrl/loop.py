@@ -22,12 +22,14 @@ from marl_torchrl.checkpoint import RunState, resume_run, save_run
 from marl_torchrl.config import RunConfig
 from marl_torchrl.data import ReplayPath, RolloutPath, SequenceBuilder
 from marl_torchrl.envs import EnvSpecInfo, describe, make_env
-from marl_torchrl.evaluate import evaluate_policy
-from marl_torchrl.logging import LoggerWriteError, build_loggers, plot_training
+from marl_torchrl.faults import NonFiniteError, RunInterrupted, StopSignals
+from marl_torchrl.iteration import (
+    IterationTimes, check_parameters, close_run, finish_iteration, finished, interrupt_checkpoint, next_multiple,
+    note_update, record_batch,
+)
+from marl_torchrl.logging import build_loggers
 from marl_torchrl.registry import ConfigError
-from marl_torchrl.rollout_stats import finished_episodes, finished_flags
-from marl_torchrl.faults import NonFiniteError, RunInterrupted, StopSignals, WriteError
-from marl_torchrl.update import gradient_step, mean_logs, nonfinite_parameter
+from marl_torchrl.update import gradient_step, nonfinite_parameter
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,11 +38,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device=cuda was asked for but torch sees no CUDA device on this machine")
     return device
-
-
-def _next_multiple(frames: int, interval: int) -> int:
-    """The first multiple of ``interval`` above ``frames`` (the next eval/checkpoint point)."""
-    return (frames // interval + 1) * interval
 
 
 @dataclass
@@ -58,6 +55,9 @@ class Run:
     state: RunState
     loggers: Any = None
     last_checkpoint: Path | None = None
+    next_eval: int | None = None  # frames of the next evaluation (None: off), see start_schedule
+    next_ckpt: int = 0  # frames of the next checkpoint
+    elapsed_at_start: float = 0.0  # RunState.elapsed_s when this process's loop started, see start_schedule
 
     def checkpoint(self, name: str) -> Path:
         """Write ``models/<name>`` (never with a non-finite parameter); it becomes the last good state."""
@@ -119,36 +119,29 @@ def setup(cfg: RunConfig, run_dir: Path) -> Run:
     return Run(cfg, run_dir, device, env, eval_env, info, parts, data, state, loggers, last_checkpoint=resumed_from)
 
 
-def _rollout_metrics(run: Run, batch) -> dict[str, float]:
-    """Finished episodes' returns and lengths, and the env family's own episode metrics (its hook)."""
-    returns, lengths = finished_episodes(batch)
-    run.state.num_episodes += returns.numel()
-    metrics = {"frames": run.state.frames, "rollout/num_episodes": run.state.num_episodes}
-    if returns.numel():
-        metrics.update({"rollout/ep_reward": returns.mean().item(), "rollout/ep_length": lengths.mean().item()})
-        for name, key in run.info.episode_metrics.items():
-            values = finished_flags(batch, key)
-            if values is not None:
-                metrics[f"rollout/{name}"] = values.float().mean().item()
-    return metrics
-
-
 def _updates(run: Run) -> list[dict]:
-    """This iteration's gradient steps; a non-finite one is skipped, and past
-    ``train.max_skipped_updates`` skips the run stops (:class:`~marl_torchrl.faults.NonFiniteError`)."""
+    """This iteration's gradient steps; a non-finite one is skipped (:func:`note_update`)."""
     logs = []
     for batch in run.data.batches():
         out = gradient_step(run.parts, batch)
         logs.append(out)
-        if "skipped" in out:
-            run.state.skipped_updates += 1
-            if run.state.skipped_updates > run.cfg.train.max_skipped_updates:
-                metric = f"train/{out['nonfinite']}"
-                raise NonFiniteError(metric, out[out["nonfinite"]].item(), run.state.iteration, run.last_checkpoint)
-    bad = nonfinite_parameter(run.parts.loss)
-    if bad is not None:
-        raise NonFiniteError(f"parameter {bad}", float("nan"), run.state.iteration, run.last_checkpoint)
+        note_update(run, out)
+    check_parameters(run)
     return logs
+
+
+def make_collector(run: Run) -> Collector:
+    """The run's collector, for the frames left to collect (it resets the env: draws from torch's generator)."""
+    return Collector(run.env, run.parts.policy, frames_per_batch=run.cfg.collector.frames_per_batch,
+                     total_frames=run.cfg.total_frames - run.state.frames, device=run.device, trust_policy=True)
+
+
+def start_schedule(run: Run) -> None:
+    """The next evaluation and checkpoint points after the frames done (a resumed run continues its own)."""
+    s, cfg = run.state, run.cfg
+    run.next_eval = next_multiple(s.frames, cfg.eval.interval_frames) if cfg.eval.interval_frames else None
+    run.next_ckpt = next_multiple(s.frames, cfg.checkpoint.interval_frames)
+    run.elapsed_at_start = s.elapsed_s
 
 
 def train(run: Run) -> dict[str, float]:
@@ -157,71 +150,34 @@ def train(run: Run) -> dict[str, float]:
     SIGINT or SIGTERM stops it at the end of the iteration with a checkpoint
     (:class:`~marl_torchrl.faults.RunInterrupted`); a second one exits at once. Any stop closes the loggers
     and draws the plot, except the second signal's."""
-    cfg, parts, s = run.cfg, run.parts, run.state
-    collector = Collector(run.env, parts.policy, frames_per_batch=cfg.collector.frames_per_batch,
-                          total_frames=cfg.total_frames - s.frames, device=run.device, trust_policy=True)
+    cfg, s = run.cfg, run.state
+    collector = make_collector(run)
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.total_frames, initial=s.frames, unit="frames", dynamic_ncols=True,
                disable=not sys.stderr.isatty())
-    next_eval = _next_multiple(s.frames, cfg.eval.interval_frames) if cfg.eval.interval_frames else None
-    next_ckpt = _next_multiple(s.frames, cfg.checkpoint.interval_frames)
+    start_schedule(run)
     t_start = t_mark = time.perf_counter()
-    elapsed_before = s.elapsed_s
     metrics: dict[str, float] = {}
     at_once = False
     try:
         with StopSignals(quiet=False) as stop:
             for batch in collector:
                 t_collected = time.perf_counter()
-                run.data.add(batch)
-                frames = batch.numel()
-                s.frames += frames
-                s.iteration += 1
-                parts.exploration_step(frames)
-                metrics = _rollout_metrics(run, batch)
-                metrics.update(parts.exploration_metrics())
+                metrics = record_batch(run, batch)
                 t_train = time.perf_counter()
                 train_logs = _updates(run)
-                s.num_updates += len(train_logs) - sum("skipped" in d for d in train_logs)
                 collector.update_policy_weights_()
-                metrics.update({f"train/{k}": v for k, v in mean_logs(train_logs).items()})  # one device read each
                 t_done = time.perf_counter()
-                metrics["train/num_updates"] = s.num_updates
-                metrics["train/skipped_updates"] = s.skipped_updates
-                metrics["time/collection_fps"] = frames / max(t_collected - t_mark, 1e-9)
-                if train_logs:
-                    metrics["time/updates_per_s"] = len(train_logs) / max(t_done - t_train, 1e-9)
-                metrics["time/fps"] = frames / max(t_done - t_mark, 1e-9)
-                s.elapsed_s = elapsed_before + (t_done - t_start)
-                metrics["time/elapsed_s"] = s.elapsed_s
-                out_of_time = cfg.train.max_seconds is not None and s.elapsed_s >= cfg.train.max_seconds
-                last = s.frames >= cfg.total_frames or out_of_time
-                if next_eval is not None and (s.frames >= next_eval or last):  # the last iteration always evaluates
-                    max_steps = cfg.eval.max_steps or run.info.max_steps
-                    rounds = -(-cfg.eval.final_episodes // cfg.eval.episodes) if last and cfg.eval.final_episodes else 1
-                    metrics.update(evaluate_policy(run.eval_env, parts.policy, max_steps=max_steps, rounds=rounds,
-                                                   episode_metrics=run.info.episode_metrics))
-                    next_eval = _next_multiple(s.frames, cfg.eval.interval_frames)
-                try:  # before the checkpoint: a resume never misses a row
-                    run.loggers.log(metrics, step=s.iteration)
-                except LoggerWriteError as err:
-                    kept = f"the last checkpoint {run.last_checkpoint} is intact" if run.last_checkpoint else \
-                        "no checkpoint was written"
-                    raise WriteError(f"{err}; {kept}") from None
-                if s.frames >= next_ckpt:
-                    run.checkpoint(f"checkpoint_{s.frames}.pt")
-                    next_ckpt = _next_multiple(s.frames, cfg.checkpoint.interval_frames)
-                bar.update(frames)
+                times = IterationTimes(t_collected - t_mark, t_done - t_train, t_done - t_mark, t_done - t_start)
+                metrics = finish_iteration(run, metrics, train_logs, batch.numel(), times)
+                bar.update(batch.numel())
                 shown = [k for k in ("rollout/ep_reward", "eval/ep_reward") if k in metrics]
                 bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in shown})
                 t_mark = time.perf_counter()
-                if stop.requested is not None and not last:
-                    name = f"checkpoint_{s.frames}.pt"
-                    path = run.last_checkpoint if run.last_checkpoint and run.last_checkpoint.name == name \
-                        else run.checkpoint(name)
-                    raise RunInterrupted(stop.requested, s.frames, path)
-                if last:  # also before the collector's budget: train.max_seconds
+                if stop.requested is not None and not finished(run):
+                    raise RunInterrupted(stop.requested, s.frames, interrupt_checkpoint(run))
+                if finished(run):  # also before the collector's budget: train.max_seconds
                     break
             run.checkpoint("final_model.pt")
     except KeyboardInterrupt:
@@ -231,7 +187,5 @@ def train(run: Run) -> dict[str, float]:
         collector.shutdown()
         bar.close()
         if not at_once:
-            run.loggers.close()
-            if (run.run_dir / "training_log.csv").exists():  # logger=[] (or without csv) writes none
-                plot_training(run.run_dir / "training_log.csv", run.run_dir / "training_plots.png")
+            close_run(run)
     return metrics

@@ -19,6 +19,7 @@ from typing import Any
 
 from marl_torchrl.config import CONFIG_DIR, compose_config, to_run_config
 from marl_torchrl.config.launchers import JobFailure, check_launcher, failed_jobs, job_failed, launcher_of
+from marl_torchrl.config.run import seed_dir
 from marl_torchrl.config.store import register_schemas, untuned_note
 from marl_torchrl.registry import ConfigError
 
@@ -28,11 +29,17 @@ _HYDRA_FLAGS = ("-m", "--multirun", "--cfg", "-c", "--info", "--hydra-help", "--
                 "--experimental-rerun")
 
 
-def run(cfg: Any, run_dir: str | Path) -> dict[str, float]:
+def run(cfg: Any, run_dir: str | Path) -> dict:
     """Train as configured (a :class:`~marl_torchrl.config.RunConfig` or a composed config); returns the
     last logged metrics, or ``{}`` when ``resume=auto`` finds the run finished. The run's files go to
-    ``run_dir``; ``resume=auto`` prints which it did (skipped, continued or started)."""
+    ``run_dir``; ``resume=auto`` prints which it did (skipped, continued or started). With ``num_seeds=K > 1``
+    the K seeds train together (:mod:`marl_torchrl.seeds.loop`), each in ``run_dir/seed_<s>``, and the result
+    is ``{seed: its last logged metrics}``."""
     cfg = to_run_config(cfg)
+    if cfg.num_seeds > 1:
+        from marl_torchrl.seeds.loop import setup_seeds, train_seeds
+
+        return train_seeds(setup_seeds(cfg, Path(run_dir)))
     from marl_torchrl.checkpoint import auto_resume
 
     cfg, line = auto_resume(cfg, run_dir)
@@ -104,8 +111,16 @@ def _hydra_entry(cfg) -> JobFailure | None:
             sweep_stop.between_jobs()
     if not metrics:  # resume=auto: finished before, nothing trained
         return None
+    if cfg.num_seeds > 1:
+        for seed, seed_metrics in metrics.items():
+            _done(seed_metrics, seed_dir(out, seed))
+    else:
+        _done(metrics, out)
+
+
+def _done(metrics: dict[str, float], run_dir) -> None:
     shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("eval/", "rollout/ep_reward"))}
-    print(f"done: {metrics.get('frames')} frames; {shown}; run dir {out}")
+    print(f"done: {metrics.get('frames')} frames; {shown}; run dir {run_dir}")
 
 
 def _run_dir_args(argv: list[str]) -> list[str]:

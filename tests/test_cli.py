@@ -29,6 +29,8 @@ CASES = {
     ),
     "missing_resume_checkpoint": ("train", ["resume=/nope/ckpt.pt"], ["checkpoint", "/nope/ckpt.pt"]),
     "unknown_logger": ("train", ["logger=[csv,mlflow]"], ["logger", "mlflow"]),
+    "num_seeds_unsupported_algorithm": ("train", ["num_seeds=4", "algorithm=dop"], ["num_seeds=4", "dop"]),
+    "num_seeds_zero": ("train", ["num_seeds=0"], ["num_seeds", "0"]),
     "both_target_updates": ("train", ["algorithm.target_tau=0.01"], ["target_hard_interval", "target_tau"]),
     "evaluate_missing_checkpoint": ("evaluate", ["checkpoint=/nope.pt"], ["checkpoint", "/nope.pt"]),
     "unknown_mixer": ("train", ["algorithm=facmac", "algorithm.mixer=qmx"], ["unknown mixer", "qmx", "nonmonotonic"]),

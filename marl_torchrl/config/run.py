@@ -135,6 +135,10 @@ class RunConfig:
     algorithm: Any = MISSING
     env: Any = MISSING
     seed: int = opt(0, "seed of torch, the envs and the replay sampler", non_negative)
+    num_seeds: int = opt(1, "train seeds seed, seed+1, ..., seed+num_seeds-1 at once in this process, their updates as "
+                            "one batched computation; each seed runs as alone, in <run dir>/seed_<s> with a single "
+                            "run's files (docs/stacked_seeds.md). > 1: iql, vdn, qmix, qmix_nonmono only",
+                         _int_positive)
     device: str = opt("cpu", "where env, policy, replay and training live", _device)
     threads: Optional[int] = opt(1, "torch threads (small nets: 1 is fastest on CPU); null = torch's default",
                                  or_none(positive))
@@ -155,7 +159,9 @@ class RunConfig:
     def cross_check(self, prefix: str) -> None:
         if self.resume_buffer and not self.resume:
             raise ConfigError("resume_buffer=true needs resume=<checkpoint>")
-        if self.resume and self.resume != "auto" and not Path(self.resume).is_file():
+        if self.num_seeds > 1:
+            check_stacked_seeds(self)
+        elif self.resume and self.resume != "auto" and not Path(self.resume).is_file():
             from marl_torchrl.faults import newest_checkpoint
 
             if not Path(self.resume).is_dir():
@@ -170,6 +176,52 @@ class RunConfig:
         if isinstance(num_envs, int) and isinstance(minibatches, int) and minibatches > 0 and num_envs % minibatches:
             raise ConfigError(f"algorithm.minibatches ({minibatches}) must divide env.num_envs ({num_envs}): "
                               "each minibatch is a group of whole env rows")
+
+
+#: Mixers whose K copies run as one (``marl_torchrl.seeds.mixers``); None is IQL.
+STACKED_MIXERS = (None, "vdn", "qmix", "nonmonotonic")
+
+
+def seed_dir(run_dir: str | Path, seed: int) -> Path:
+    """Where seed ``seed`` of a ``num_seeds > 1`` run keeps its files: ``<run dir>/seed_<seed>``.
+
+    >>> seed_dir("runs/r1", 3).as_posix()
+    'runs/r1/seed_3'
+    """
+    return Path(run_dir) / f"seed_{seed}"
+
+
+def check_stacked_seeds(cfg: "RunConfig") -> None:
+    """``num_seeds > 1``: what the stacked learner supports (replay-based value decomposition with a stackable
+    mixer), logged per seed (no wandb: one wandb run per process), resumed from the run dir of all the seeds.
+
+    >>> from marl_torchrl.config.algorithms import FACMACConfig
+    >>> check_stacked_seeds(RunConfig(algorithm=FACMACConfig(name="facmac"), num_seeds=2))
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: num_seeds=2 supports algorithm=iql|vdn|qmix|qmix_nonmono (replay-based value decomposition with mixer null, vdn, qmix or nonmonotonic), not facmac
+    """
+    from marl_torchrl.config.algorithms import ValueDecompositionConfig
+
+    algo, k = cfg.algorithm, cfg.num_seeds
+    if type(algo) is not ValueDecompositionConfig or algo.mixer not in STACKED_MIXERS:
+        name = getattr(algo, "name", type(algo).__name__)
+        what = f"{name} (mixer {algo.mixer})" if type(algo) is ValueDecompositionConfig else name
+        raise ConfigError(f"num_seeds={k} supports algorithm=iql|vdn|qmix|qmix_nonmono (replay-based value "
+                          f"decomposition with mixer null, vdn, qmix or nonmonotonic), not {what}")
+    if "wandb" in cfg.logger:
+        raise ConfigError(f"num_seeds={k} cannot log to wandb (one wandb run per process); use logger=[csv,tensorboard]")
+    if cfg.resume == "auto":
+        raise ConfigError(f"num_seeds={k} does not take resume=auto yet; resume=<the K-run's dir> continues all seeds")
+    if cfg.resume:
+        from marl_torchrl.faults import newest_checkpoint
+
+        if not Path(cfg.resume).is_dir():
+            raise ConfigError(f"num_seeds={k} resumes from the run dir of all its seeds, not {cfg.resume} (resume=)")
+        for seed in range(cfg.seed, cfg.seed + k):
+            if newest_checkpoint(seed_dir(cfg.resume, seed)) is None:
+                raise ConfigError(f"no complete checkpoint in {seed_dir(cfg.resume, seed)}/models to resume seed "
+                                  f"{seed} from (resume=)")
 
 
 @dataclass

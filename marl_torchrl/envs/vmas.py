@@ -104,3 +104,29 @@ def make_vmas_env(cfg: VmasConfig, num_envs: int, device) -> EnvBase:
 def _unused(w: warnings.WarningMessage, kwargs: Mapping) -> list[str]:
     message = str(w.message)
     return [k for k in kwargs if repr(k) in message] or list(kwargs)
+
+
+def shared_random_state() -> list:
+    """VMAS draws for every env of a process from one random state of its own (the class attribute
+    ``Environment.vmas_random_state``: torch, numpy and Python states, switched in around each reset and
+    step), not from torch's global generator: a copy of it, for a process that keeps one stream per seed.
+
+    >>> import torch
+    >>> from marl_torchrl.envs import make_env
+    >>> env = make_env({"family": "vmas", "task": "balance", "max_steps": 5}, num_envs=2, seed=0)
+    >>> saved = shared_random_state()
+    >>> first = env.reset()[("agents", "observation")]
+    >>> set_shared_random_state(saved)
+    >>> env.reset()[("agents", "observation")].equal(first)
+    True
+    """
+    from vmas.simulator.environment import Environment
+
+    return list(Environment.vmas_random_state)
+
+
+def set_shared_random_state(state: list) -> None:
+    """Put back a :func:`shared_random_state` (in place: VMAS's methods hold the list itself)."""
+    from vmas.simulator.environment import Environment
+
+    Environment.vmas_random_state[:] = state

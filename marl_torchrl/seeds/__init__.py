@@ -1,5 +1,7 @@
-"""K seeds in one process: independent learners trained as one batched computation.
+"""K seeds in one process: independent learners trained as one batched computation (``num_seeds=K``).
 
+- :mod:`~marl_torchrl.seeds.loop`: the training loop of ``num_seeds=K`` (K single runs, stacked updates);
+- :mod:`~marl_torchrl.seeds.streams`: :class:`~marl_torchrl.seeds.streams.RngStreams` (one random stream per seed);
 - :mod:`~marl_torchrl.seeds.stacked`: :class:`StackedLearners` (build K seeds' parts, one step for all);
 - :mod:`~marl_torchrl.seeds.loss`: :class:`StackedValueDecompositionLoss` (K losses, per-seed means);
 - :mod:`~marl_torchrl.seeds.agents`, :mod:`~marl_torchrl.seeds.mixers`: K agent networks / mixers as one;
