@@ -20,6 +20,7 @@ import torch
 
 from marl_torchrl.checkpoint import load_checkpoint, rng_state
 from marl_torchrl.config import compose_config
+from marl_torchrl.config.run import seed_dir
 from marl_torchrl.evaluate import evaluate_policy, load_policy
 from marl_torchrl.loop import setup
 from marl_torchrl.registry import ConfigError
@@ -157,6 +158,7 @@ def test_k_run_resumes_and_a_seed_resumes_alone(runs, tmp_path):
     (["algorithm=qplex"], ["num_seeds=2", "mixer qplex"]),
     (["logger=[csv,wandb]"], ["num_seeds=2", "wandb"]),
     (["resume=/nope/checkpoint_64.pt"], ["num_seeds=2", "run dir", "/nope/checkpoint_64.pt"]),
+    (["resume=auto"], ["num_seeds=2", "resume=auto"]),
 ])
 def test_unsupported_settings_are_one_config_error(overrides, words):
     with pytest.raises(ConfigError) as err:
@@ -167,6 +169,13 @@ def test_unsupported_settings_are_one_config_error(overrides, words):
 def test_num_seeds_must_be_positive():
     with pytest.raises(ConfigError, match="num_seeds must be > 0, got 0"):
         compose_config("num_seeds=0")
+
+
+def test_a_wall_clock_budget_ends_every_seed_together(tmp_path):
+    """``train.max_seconds`` that the first iteration already spends: each seed ends after it, with its final model."""
+    metrics = run(_cfg("num_seeds=2", "total_frames=6400", "train.max_seconds=1e-9"), tmp_path)
+    assert sorted(metrics) == [0, 1] and all(m["frames"] == metrics[0]["frames"] < 6400 for m in metrics.values())
+    assert all((seed_dir(tmp_path, s) / "models" / "final_model.pt").is_file() for s in (0, 1))
 
 
 def test_a_stop_signal_checkpoints_every_seed(tmp_path, monkeypatch):
