@@ -103,7 +103,7 @@ def test_gradient_step_on_a_rollout_minibatch(mixer, model):
     assert any(not torch.equal(b, p) for b, p in zip(before, parts.loss.parameters()))
 
 
-def test_segment_unroll_gives_the_stepwise_values_and_gradients():
+def test_reset_aware_unroll_gives_the_stepwise_values_and_gradients():
     from marl_torchrl.objectives.rollout_ops import unroll_stepwise, unroll_with_resets
 
     torch.manual_seed(0)
