@@ -1,5 +1,7 @@
-"""PQN's recurrent unroll over a rollout: the episode-segment unroll (one GRU call) against stepping the
-network one step at a time (a Python loop over the rollout's steps), both on the same collected rollout.
+"""PQN's recurrent unroll over a rollout: the one reset-aware unroll (``rollout_ops.unroll_with_next``: the
+rows through the hand-written GRU with resets, each step's next observation slotted in) against the
+fallback for nets without a reset-aware unroll (the network stepped one step at a time, then a second
+pass over every next observation), both on the same collected rollout.
 
 One PQN gradient step on a minibatch of whole env rows of a real VMAS balance rollout (GRU agents, one torch
 thread), timed for each unroll in alternating rounds within one invocation, so machine load hits both alike.
@@ -29,7 +31,7 @@ def main() -> None:
     from marl_torchrl.config import ModelConfig
     from marl_torchrl.config.pqn import PQNConfig
     from marl_torchrl.envs import describe, make_env
-    from marl_torchrl.objectives import rollout_ops, pqn
+    from marl_torchrl.objectives import rollout_ops
     from marl_torchrl.update import gradient_step
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -52,17 +54,18 @@ def main() -> None:
     collector.shutdown()
     rows = batch[: args.envs // args.minibatches]
     resets = int(rows["is_init"][:, 1:].sum())
-    unrolls = {"segments": rollout_ops.unroll_with_resets, "stepwise": rollout_ops.unroll_stepwise}
+    reset_aware = rollout_ops._resets_in_unroll
+    unrolls = {"one_unroll": reset_aware, "stepwise": lambda net: False}
     times: dict[str, list[float]] = {k: [] for k in unrolls}
     for _ in range(args.rounds):
         for name, fn in unrolls.items():
-            pqn.unroll_with_resets = fn  # what PQNLoss.agent_values calls
+            rollout_ops._resets_in_unroll = fn  # which path unroll_with_next takes
             gradient_step(parts, rows)  # warm-up
             t0 = time.perf_counter()
             for _ in range(args.repeats):
                 gradient_step(parts, rows)
             times[name].append((time.perf_counter() - t0) / args.repeats * 1000)
-    pqn.unroll_with_resets = rollout_ops.unroll_with_resets
+    rollout_ops._resets_in_unroll = reset_aware
     med = {k: statistics.median(v) for k, v in times.items()}
     out = [{"unroll": k, "envs_per_minibatch": len(rows), "steps": args.steps, "resets_inside_rows": resets,
             "ms_per_gradient_step_median": round(med[k], 2), "ms_min": round(min(times[k]), 2),

@@ -103,7 +103,7 @@ def test_gradient_step_on_a_rollout_minibatch(mixer, model):
     assert any(not torch.equal(b, p) for b, p in zip(before, parts.loss.parameters()))
 
 
-def test_segment_unroll_gives_the_stepwise_values_and_gradients():
+def test_reset_aware_unroll_gives_the_stepwise_values_and_gradients():
     from marl_torchrl.objectives.rollout_ops import unroll_stepwise, unroll_with_resets
 
     torch.manual_seed(0)
@@ -121,3 +121,35 @@ def test_segment_unroll_gives_the_stepwise_values_and_gradients():
     torch.testing.assert_close(grads[1], grads[3], rtol=1e-5, atol=1e-5)
     for a, b in zip(grads[0], grads[2]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["gru", "mlp"])
+def test_one_unroll_gives_the_next_observations_values_of_a_second_pass(model):
+    """On collected rollouts (episodes end, truncated and terminated, inside the rows), the next-observation
+    Q-values slotted into the one unroll equal the network on each next observation from the state after
+    its step; so do the targets, and the online Q-values and their gradients equal the stepwise unroll's."""
+    from marl_torchrl.objectives.rollout_ops import unroll_stepwise, unroll_with_next
+
+    parts, batches = _collect(n_batches=2, mixer="qmix", model=model, steps=11)
+    loss, net = parts.loss, parts.loss.agent_net
+    for batch in batches:
+        assert batch["next", "done"][:, :-1].any()
+        obs, nxt = batch[keys.OBS], batch["next", *keys.OBS]
+        h0 = batch[keys.HIDDEN][:, 0] if net.rnn else None
+        args = (obs, h0, batch["is_init"])
+        grads = []
+        for unroll in ("one", "stepwise"):
+            net.zero_grad()
+            if unroll == "one":
+                q, h, q_next = unroll_with_next(net, obs, nxt, *args[1:], batch["next", "done"])
+            else:
+                q, h = unroll_stepwise(net, *args) if net.rnn else (net(obs)[0], None)
+            q.square().sum().backward()
+            grads.append([p.grad.clone() for p in net.parameters()])
+            if unroll == "one":
+                with torch.no_grad():
+                    q_ref = net(nxt, None if h is None else h.detach())[0]
+                torch.testing.assert_close(q_next, q_ref, rtol=1e-5, atol=1e-5)
+                torch.testing.assert_close(loss.targets(batch, q_ref), loss.targets(batch), rtol=1e-5, atol=1e-5)
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

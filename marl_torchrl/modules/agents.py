@@ -5,7 +5,9 @@ The network maps each agent's observation (plus, optionally, a one-hot agent id)
 
 - ``forward(obs, hidden)``: one step for acting, ``obs`` ``[*B, A, F]``, ``hidden`` ``[*B, A, H]``;
 - ``unroll(obs, h0)``: a whole sequence for training, ``obs`` ``[N, T, A, F]``, ``h0`` ``[N, A, H]``,
-  run as one ``nn.GRU`` call over time (no Python loop over steps).
+  run as one ``nn.GRU`` call over time (no Python loop over steps); with ``starts`` ``[N, T]`` the state
+  is reset to zero before the marked steps (episodes that restart inside a row), through the same GRU
+  weights in :func:`~marl_torchrl.modules.gru_kernel.stacked_gru`.
 
 Both use the same ``nn.GRU`` module, so stepping T times and unrolling T steps give the same values:
 this is the recurrent contract the losses rely on.
@@ -26,6 +28,7 @@ import math
 import torch
 from torch import nn
 
+from marl_torchrl.modules.gru_kernel import stacked_gru
 from marl_torchrl.registry import ConfigError
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
@@ -150,11 +153,20 @@ class SharedAgentNet(nn.Module):
         y, h = self.gru(x.reshape(1, -1, x.shape[-1]), hidden.reshape(1, -1, self.hidden_dim))
         return self.head(y.reshape(*lead, self.hidden_dim)), h.reshape(*lead, self.hidden_dim)
 
-    def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None, *, all_hidden: bool = False):
+    def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None, *, all_hidden: bool = False,
+               starts: torch.Tensor | None = None):
         """A sequence: ``obs [N, T, A, F]``, ``h0 [N, A, H]`` -> ``(out [N, T, A, out], h_T [N, A, H])``;
-        with ``all_hidden`` the second output is the state after every step, ``[N, T, A, H]``.
+        with ``all_hidden`` the second output is the state after every step, ``[N, T, A, H]``. ``starts``
+        ``[N, T]`` (bool) resets the state to zero before the marked steps, as acting does at ``is_init``.
 
         The GRU runs over the whole time axis in one call; an MLP network just maps every step.
+
+        >>> net = SharedAgentNet(3, 2, 4, hidden_dim=8)
+        >>> obs, starts = torch.randn(5, 6, 2, 3), torch.zeros(5, 6, dtype=torch.bool)
+        >>> starts[:, 2] = True
+        >>> q = net.unroll(obs, torch.randn(5, 2, 8), starts=starts)[0]
+        >>> torch.allclose(q[:, 2:], net.unroll(obs[:, 2:])[0], atol=1e-6)  # a fresh episode from step 2
+        True
         """
         x = self.body(self._inputs(obs))
         if self.gru is None:
@@ -164,8 +176,21 @@ class SharedAgentNet(nn.Module):
         if h0 is None:
             h0 = torch.zeros(n, a, hd, device=x.device, dtype=x.dtype)
         seq = x.permute(1, 0, 2, 3).reshape(t, n * a, f)  # time-major; rows are (sequence, agent)
-        y, h = self.gru(seq, h0.reshape(1, n * a, hd))
+        if starts is None:
+            y, h = self.gru(seq, h0.reshape(1, n * a, hd))
+        else:
+            y = self._reset_unroll(seq, h0.reshape(n * a, hd), starts)
+            h = y[-1:]
         out = self.head(y)  # [T, N * A, out]: the head reads contiguous rows
         if all_hidden:  # a GRU's outputs are its states
             return out.reshape(t, n, a, -1).transpose(0, 1), y.reshape(t, n, a, hd).transpose(0, 1)
         return out.reshape(t, n, a, -1).transpose(0, 1), h.reshape(n, a, hd)
+
+    def _reset_unroll(self, seq: torch.Tensor, h0: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """``nn.GRU``'s states over time-major ``seq [T, R, F]`` from ``h0 [R, H]``, zeroed before ``starts``."""
+        t, rows = seq.shape[:2]
+        keep = (~starts.bool()).t().reshape(t, -1, 1).expand(t, starts.shape[0], rows // starts.shape[0])
+        g = self.gru
+        return stacked_gru(seq[None], h0[None], g.weight_ih_l0.t()[None], g.bias_ih_l0.view(1, 1, -1),
+                           g.weight_hh_l0.t()[None], g.bias_hh_l0.view(1, 1, -1),
+                           keep.reshape(1, t, rows, 1))[0]

@@ -4,11 +4,11 @@ online network for targets (no target network), through an optional mixer (PQN-V
 Read top to bottom, for a minibatch of ``E`` whole env rows of a ``[E_all, T]`` rollout, as the collector
 wrote it (``("next", ...)`` entries per step; no replay, no padding):
 
-1. the agent network runs over the ``T`` steps (:func:`~marl_torchrl.objectives.rollout_ops.unroll_with_resets`):
+1. the agent network runs over the ``T`` steps (:func:`~marl_torchrl.objectives.rollout_ops.unroll_with_next`):
    a GRU starts from the hidden state the acting policy had at the rollout's first step and is reset to
    zero where ``is_init`` (an episode restarts inside the rollout), so its Q-values are the acting ones;
-2. without gradient, the same network scores each step's next observation, from the hidden state after
-   that step (for a truncated step this is the final observation of its episode, not the reset one);
+2. the same unroll scores each step's next observation, from the hidden state after that step (for a
+   truncated step this is the final observation of its episode, not the reset one), without gradient;
    each agent's greedy next action among its available ones is mixed into the next value;
 3. Q(lambda) targets over the rollout (:func:`~marl_torchrl.objectives.rollout_ops.q_lambda_returns`):
    terminated steps do not bootstrap, truncated steps and the rollout's last step bootstrap from their
@@ -35,7 +35,7 @@ from torch import nn
 
 from marl_torchrl import keys
 from marl_torchrl.modules.mixers.base import MIXER_INPUTS
-from marl_torchrl.objectives.rollout_ops import q_lambda_returns, unroll_with_resets
+from marl_torchrl.objectives.rollout_ops import q_lambda_returns, unroll_with_next
 from marl_torchrl.objectives.sequence_batch import StepKeys
 from marl_torchrl.objectives.sequence_ops import SequenceLoss, mix_values
 from marl_torchrl.objectives.weighted import greedy_actions
@@ -89,17 +89,25 @@ class PQNLoss(SequenceLoss):
     def agent_values(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Q-values ``[E, T, A, n]`` at every step of the rollout rows ``td``, and the hidden state after each
         step (None for an MLP): the values the acting policy computed, at unchanged parameters."""
+        return self.rollout_values(td)[:2]
+
+    def rollout_values(self, td: TensorDictBase):
+        """:meth:`agent_values` and, detached, the Q-values of each step's next observation from the state
+        after that step, ``[E, T, A, n]``: one unroll of the rows."""
         k = self.tensor_keys
         h0 = td.get(k.hidden)[:, 0] if getattr(self.agent_net, "rnn", False) else None
-        return unroll_with_resets(self.agent_net, td.get(k.observation), h0, td.get(k.is_init))
+        q, h_after, q_next = unroll_with_next(self.agent_net, td.get(k.observation), td.get(_next(k.observation)),
+                                              h0, td.get(k.is_init), td.get(_next(k.done)))
+        return q, h_after, q_next.detach()
 
     @torch.no_grad()
-    def targets(self, td: TensorDictBase, h_after: torch.Tensor | None) -> torch.Tensor:
+    def targets(self, td: TensorDictBase, q_next: torch.Tensor | None = None) -> torch.Tensor:
         """Q(lambda) targets ``[E, T, 1]`` (``[E, T, A]`` without a mixer) of the rollout rows ``td``;
-        ``h_after`` is the hidden state after each step (from :meth:`agent_values`)."""
+        ``q_next`` are the Q-values of each step's next observation (from :meth:`rollout_values` if None)."""
         k = self.tensor_keys
+        if q_next is None:
+            q_next = self.rollout_values(td)[2]
         next_obs, next_avail = td.get(_next(k.observation)), td.get(_next(k.action_mask), None)
-        q_next = self.agent_net(next_obs, h_after)[0]  # each step's next observation, from its own state
         next_action = greedy_actions(q_next, next_avail)
         next_value = mix_values(self.mixer, q_next.gather(-1, next_action), td.get(_next(k.state), None),
                                 actions=next_action, action_values=q_next, action_mask=next_avail,
@@ -113,8 +121,8 @@ class PQNLoss(SequenceLoss):
         k = self.tensor_keys
         obs, state, avail = td.get(k.observation), td.get(k.state, None), td.get(k.action_mask, None)
         action = td.get(k.action).unsqueeze(-1)  # [E, T, A, 1]
-        q, h_after = self.agent_values(td)  # [E, T, A, n]
-        target = self.targets(td, None if h_after is None else h_after.detach())
+        q, _, q_next = self.rollout_values(td)  # [E, T, A, n]
+        target = self.targets(td, q_next)
         chosen = q.gather(-1, action)  # [E, T, A, 1]
         q_taken = mix_values(self.mixer, chosen, state, actions=action, action_values=q, action_mask=avail,
                              observations=obs)
@@ -131,7 +139,8 @@ class PQNLoss(SequenceLoss):
 def random_rollout(*, envs: int, steps: int, n_agents: int, obs_dim: int, n_actions: int, state_dim: int,
                    hidden_dim: int | None = None, p_done: float = 0.2) -> TensorDict:
     """A random ``[envs, steps]`` rollout with the collector's layout (for doctests and tests): episodes end
-    (terminated or truncated, half each) with probability ``p_done`` per step and restart at the next one.
+    (terminated or truncated, half each) with probability ``p_done`` per step and restart at the next one;
+    a step's next observation and state are the following step's, except at a done step (a final one).
 
     >>> random_rollout(envs=2, steps=3, n_agents=2, obs_dim=4, n_actions=5, state_dim=6).batch_size
     torch.Size([2, 3])
@@ -149,6 +158,11 @@ def random_rollout(*, envs: int, steps: int, n_agents: int, obs_dim: int, n_acti
                  keys.REWARD: torch.randn(e, t, 1), keys.TERMINATED: term, keys.TRUNCATED: done & ~term,
                  keys.DONE: done},
     }, [e, t])
+    goes_on = ~done[:, :-1].unsqueeze(-1)
+    for key, shape in ((keys.OBS, (a, obs_dim)), (keys.STATE, (state_dim,))):
+        nxt = td.get(("next", *keys.as_tuple(key)))
+        here = td.get(key)[:, 1:]
+        nxt[:, :-1] = torch.where(goes_on.reshape(e, t - 1, *[1] * len(shape)), here, nxt[:, :-1])
     if hidden_dim is not None:
         td.set(keys.HIDDEN, torch.randn(e, t, a, hidden_dim) * (~is_init).unsqueeze(-1))
     return td

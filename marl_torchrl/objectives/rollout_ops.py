@@ -35,15 +35,16 @@ def q_lambda_returns(reward: torch.Tensor, terminated: torch.Tensor, done: torch
     if not 0.0 <= lam <= 1.0:
         raise ConfigError(f"td_lambda must be in [0, 1], got {lam}")
     dtype = next_value.dtype
-    not_term = 1.0 - terminated.to(dtype)
+    boot = gamma * (1.0 - terminated.to(dtype))  # [E, T, 1]
     goes_on = 1.0 - done.to(dtype)
-    out = torch.empty_like(reward + next_value)
-    g_next = next_value[:, -1]
-    for t in range(reward.shape[1] - 1, -1, -1):
-        cont = goes_on[:, t] if t < reward.shape[1] - 1 else torch.zeros_like(goes_on[:, t])
-        tail = cont * g_next + (1.0 - cont) * next_value[:, t]
-        g_next = reward[:, t] + gamma * not_term[:, t] * ((1.0 - lam) * next_value[:, t] + lam * tail)
-        out[:, t] = g_next
+    goes_on[:, -1] = 0.0  # the rollout's last step bootstraps from its next value
+    # G_t = a_t + b_t * G_{t+1}: the per-step terms at once, then one fused op per step
+    a = reward + boot * (1.0 - lam * goes_on) * next_value
+    b = boot * lam * goes_on
+    out = torch.empty_like(a)
+    out[:, -1] = a[:, -1]
+    for t in range(reward.shape[1] - 2, -1, -1):
+        torch.addcmul(a[:, t], b[:, t], out[:, t + 1], out=out[:, t])
     return out
 
 
@@ -54,9 +55,8 @@ def unroll_with_resets(net: nn.Module, obs: torch.Tensor, h0: torch.Tensor | Non
     A recurrent net starts from ``h0 [E, A, H]`` (the state the acting policy had at the rollout's first
     step; None = zeros) and its state is zeroed where ``is_init`` ``[E, T, 1]`` marks an episode start, as
     the acting :class:`~marl_torchrl.modules.recurrence.AgentNetModule` does, so the values are the
-    acting ones. The rollout is cut into its episode segments, padded side by side, and the GRU runs
-    over all of them in one call (:func:`segments`); a net without ``unroll(..., all_hidden=True)`` is
-    stepped one step at a time instead.
+    acting ones. The whole rows run through one reset-aware unroll (``net.unroll(..., starts=...)``); a
+    net without it is stepped one step at a time instead.
 
     >>> from marl_torchrl.modules.agents import SharedAgentNet
     >>> net = SharedAgentNet(3, 2, 4, hidden_dim=8)
@@ -74,38 +74,56 @@ def unroll_with_resets(net: nn.Module, obs: torch.Tensor, h0: torch.Tensor | Non
     """
     if not getattr(net, "rnn", False):
         return net(obs)[0], None
-    if "all_hidden" not in inspect.signature(net.unroll).parameters:
+    if not _resets_in_unroll(net):
         return unroll_stepwise(net, obs, h0, is_init)
-    e, t_len = obs.shape[:2]
-    seg, pos, first, n_seg = segments(is_init.reshape(e, t_len))
-    padded = obs.new_zeros(n_seg, int(pos.max()) + 1, *obs.shape[2:])
-    padded[seg, pos] = obs
-    start = obs.new_zeros(n_seg, net.n_agents, net.hidden_dim)
-    if h0 is not None:  # a row's first segment continues the acting state unless the episode starts there
-        cont = ~is_init.reshape(e, t_len)[:, 0]
-        start[first[cont]] = h0[cont].to(obs.dtype)
-    out, hidden = net.unroll(padded, start, all_hidden=True)
-    return out[seg, pos], hidden[seg, pos]
+    return net.unroll(obs, h0, all_hidden=True, starts=is_init.reshape(obs.shape[:2]))
 
 
-def segments(is_init: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Cut ``[E, T]`` rollout rows at episode starts (and at each row's first step). Returns, per step,
-    its segment index ``[E, T]`` and position in the segment ``[E, T]``, each row's first segment ``[E]``
-    and the number of segments.
+def unroll_with_next(net: nn.Module, obs: torch.Tensor, next_obs: torch.Tensor, h0: torch.Tensor | None,
+                     is_init: torch.Tensor, done: torch.Tensor):
+    """:func:`unroll_with_resets` plus the outputs for each step's next observation, ``next_obs``, from the
+    state after that step: ``(out, hidden, next_out)``, all ``[E, T, ...]``, in one unroll.
 
-    >>> init = torch.tensor([[False, False, True, False], [True, False, False, False]])
-    >>> seg, pos, first, n = segments(init)
-    >>> seg.tolist(), pos.tolist(), first.tolist(), n
-    ([[0, 0, 1, 1], [2, 2, 2, 2]], [[0, 1, 0, 1], [0, 1, 2, 3]], [0, 2], 3)
+    In a collected rollout a step's next observation is the following step's observation, except where
+    the episode ends (``done`` ``[E, T, 1]``: the final observation, then a reset one) and at the rollout's
+    last step. So each row is unrolled once, with the final observation slotted in after each of its
+    done steps and after its last step, and ``next_out[t]`` is the output one slot after step ``t``'s:
+    one pass instead of a second network call over every next observation (one host read: the layout's
+    length). A net without a reset-aware ``unroll`` takes that second call instead.
+
+    >>> from marl_torchrl.modules.agents import SharedAgentNet
+    >>> net = SharedAgentNet(3, 2, 4, hidden_dim=8)
+    >>> obs = torch.randn(2, 5, 2, 3)
+    >>> done = torch.zeros(2, 5, 1, dtype=torch.bool); done[0, 1] = True
+    >>> init = torch.zeros_like(done); init[0, 2] = True
+    >>> nxt = torch.cat([obs[:, 1:], torch.randn(2, 1, 2, 3)], 1); nxt[0, 1] = torch.randn(2, 3)  # a final obs
+    >>> q, h, q_next = unroll_with_next(net, obs, nxt, None, init, done)
+    >>> torch.allclose(q_next, net(nxt, h)[0], atol=1e-5)  # each next observation from its step's state
+    True
     """
-    starts = is_init.bool().clone()
-    starts[:, 0] = True
-    per_row = starts.sum(dim=1)
-    first = torch.cumsum(per_row, dim=0) - per_row  # each row's first segment index
-    seg = first.unsqueeze(1) + torch.cumsum(starts.long(), dim=1) - 1
-    steps = torch.arange(is_init.shape[1], device=is_init.device).expand_as(starts)
-    last_start = torch.where(starts, steps, torch.zeros_like(steps)).cummax(dim=1).values
-    return seg, steps - last_start, first, int(per_row.sum())
+    if getattr(net, "rnn", False) and not _resets_in_unroll(net):
+        q, h = unroll_stepwise(net, obs, h0, is_init)
+        with torch.no_grad():
+            return q, h, net(next_obs, h.detach())[0]
+    e, t_len = obs.shape[:2]
+    slot = done.reshape(e, t_len).clone()  # steps followed by a slotted-in next observation
+    slot[:, -1] = True
+    pos = torch.arange(t_len, device=obs.device) + torch.cumsum(slot, 1) - slot.long()  # each step's slot
+    rows = torch.arange(e, device=obs.device).unsqueeze(1)
+    ext = obs.new_zeros(e, t_len + int(slot.sum(1).max()), *obs.shape[2:])
+    ext[rows, pos + 1] = next_obs  # then overwritten by the following step where the episode goes on
+    ext[rows, pos] = obs
+    if not getattr(net, "rnn", False):
+        out = net(ext)[0]
+        return out[rows, pos], None, out[rows, pos + 1]
+    starts = torch.zeros(ext.shape[:2], dtype=torch.bool, device=obs.device)
+    starts[rows, pos] = is_init.reshape(e, t_len).bool()
+    out, hidden = net.unroll(ext, h0, all_hidden=True, starts=starts)
+    return out[rows, pos], hidden[rows, pos], out[rows, pos + 1]
+
+
+def _resets_in_unroll(net: nn.Module) -> bool:
+    return "starts" in inspect.signature(net.unroll).parameters
 
 
 def unroll_stepwise(net: nn.Module, obs: torch.Tensor, h0: torch.Tensor | None, is_init: torch.Tensor):
