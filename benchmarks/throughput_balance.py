@@ -67,6 +67,9 @@ def summarise(variant: str, runs: list[dict], qmix: list[dict] | None, args) -> 
 
 
 def write(rows: list[dict], variants: list[str]) -> None:
+    """The CSV (rows of variants not run this time kept) and a PNG of this invocation's variants only
+    (rows measured at other times, under other loads, are not comparable)."""
+    plot(rows, RESULTS / "balance_throughput.png")
     path = RESULTS / "balance_throughput.csv"
     if path.exists():
         with open(path, newline="") as f:
@@ -76,6 +79,9 @@ def write(rows: list[dict], variants: list[str]) -> None:
         w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
+
+
+def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,11 +89,14 @@ def write(rows: list[dict], variants: list[str]) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(rows) + 1.5))
     names = [f"{r['algorithm']} ({r.get('settings') or '64 envs x 100 steps'})" for r in rows]
-    ax.barh(names, [float(r["end_to_end_fps"]) for r in rows], color="tab:blue")
-    ax.set_xlabel("end-to-end frames/s (VMAS balance, 1 torch thread)")
+    bars = ax.barh(names, [float(r["end_to_end_fps"]) for r in rows], color="tab:blue")
+    if all(r.get("vs_qmix") not in (None, "") for r in rows):
+        ax.bar_label(bars, [f"{float(r['vs_qmix']):.2f}x QMIX" for r in rows], padding=3)
+    ax.set_xlabel("end-to-end frames/s (VMAS balance, 1 torch thread, median of rounds)")
     ax.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(path.with_suffix(".png"), dpi=120)
+    ax.margins(x=0.2)
+    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
