@@ -75,6 +75,14 @@ def test_mixer_options_reach_the_mixer_and_typos_are_refused_in_one_line():
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("algorithm", ["qmix", "facmac", "dop", "pqn_qmix"])
+def test_mixer_options_cannot_set_the_sizes_the_env_gives(algorithm):
+    """Found by the config fuzz test: n_agents in mixer_options was a TypeError traceback at build time."""
+    with pytest.raises(ConfigError, match="algorithm.mixer_options cannot set n_agents, state_dim"):
+        compose_config(f"algorithm={algorithm}", "+algorithm.mixer_options.n_agents=2",
+                       "+algorithm.mixer_options.state_dim=3")
+
+
 def test_env_configs_from_mappings_are_checked():
     cfg = env_config({"family": "matrix", "task": "two_step", "num_envs": 3})
     assert type(cfg).__name__ == "MatrixTwoStepConfig" and cfg.payoff_2b == [[0, 1], [1, 8]]

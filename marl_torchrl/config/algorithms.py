@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional
 from omegaconf import MISSING
 
 from marl_torchrl.config.fields import (
-    non_negative, one_of, opt, or_none, positive, unit_closed, unit_open_closed, validate,  # noqa: F401
+    mixer_kwargs, non_negative, one_of, opt, or_none, positive, unit_closed, unit_open_closed, validate,  # noqa: F401
 )
 from marl_torchrl.registry import ConfigError
 
@@ -77,7 +77,8 @@ class ValueDecompositionConfig(AlgorithmConfig, EpsilonGreedyConfig):
     """IQL, VDN, QMIX, QPLEX...: sequence Q-learning of a shared agent network through a mixer."""
 
     mixer: Optional[str] = opt(MISSING, "mixer over the agents' Q-values (a registered mixer); null = IQL")
-    mixer_options: Dict[str, Any] = opt({}, "the mixer's keyword arguments (its own defaults otherwise)")
+    mixer_options: Dict[str, Any] = opt({}, "the mixer's keyword arguments (its own defaults otherwise)",
+                                       mixer_kwargs)
     double_q: bool = opt(True, "online network picks the next action, target network scores it")
     loss_function: str = opt("l2", "TD error loss", one_of("l2", "smooth_l1"))
     lr: float = opt(5e-4, "learning rate", positive)
@@ -123,7 +124,8 @@ class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig):
     """FACMAC (Peng et al. 2021): shared actor, per-agent critic, a mixer, centralised policy gradient."""
 
     mixer: Optional[str] = opt("nonmonotonic", "mixer over the critics; null = independent critics")
-    mixer_options: Dict[str, Any] = opt({}, "the mixer's keyword arguments (its own defaults otherwise)")
+    mixer_options: Dict[str, Any] = opt({}, "the mixer's keyword arguments (its own defaults otherwise)",
+                                       mixer_kwargs)
     critic_layers: int = opt(2, "hidden layers of the critic", positive)
     gumbel_temperature: float = opt(1.0, "discrete actions: straight-through Gumbel-Softmax temperature", positive)
     action_reg: float = opt(0.001, "continuous actions: weight of mean(tanh(raw)^2) in the actor loss", non_negative)
@@ -145,7 +147,8 @@ class DOPConfig(ActorCriticConfig):
     """DOP with soft actor-critic: stochastic agents, twin recurrent critics each mixed by k_i(s) >= 0."""
 
     td_lambda: float = opt(0.6, "TD(lambda) targets; 0 = 1-step", unit_closed)
-    mixer_options: Dict[str, Any] = opt({}, "the DOP mixers' keyword arguments (hypernet_embed)")
+    mixer_options: Dict[str, Any] = opt({}, "the DOP mixers' keyword arguments (hypernet_embed)",
+                                       mixer_kwargs)
     alpha_lr: float = opt(0.003, "temperature learning rate", positive)
     critic_rnn: bool = opt(True, "GRU trunk over each agent's own observation history")
     alpha_init: float = opt(0.01, "initial temperature", positive)

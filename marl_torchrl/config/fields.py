@@ -60,6 +60,12 @@ def unit_closed(x: Any) -> str | None:
     return None if _number(x) and 0 <= x <= 1 else "must be in [0, 1]"
 
 
+def mixer_kwargs(x: Any) -> str | None:
+    """A mixer's keyword arguments: anything but the sizes the env gives every mixer."""
+    given = sorted({"n_agents", "state_dim"} & set(x or {}))
+    return f"cannot set {', '.join(given)} (the env gives every mixer its sizes)" if given else None
+
+
 def or_none(check: Check) -> Check:
     """``check``, or null."""
 

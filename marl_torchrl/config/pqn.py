@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional
 from omegaconf import MISSING
 
 from marl_torchrl.config.algorithms import ALGORITHM_SCHEMAS, AlgorithmConfig, EpsilonGreedyConfig
-from marl_torchrl.config.fields import opt, or_none, positive, unit_closed, validate  # noqa: F401
+from marl_torchrl.config.fields import mixer_kwargs, opt, or_none, positive, unit_closed, validate  # noqa: F401
 from marl_torchrl.registry import ConfigError
 
 
@@ -40,7 +40,8 @@ class PQNConfig(AlgorithmConfig, EpsilonGreedyConfig):
     target_tau: Optional[float] = opt(None, "PQN has no target network: must stay null")
     eps_end: float = opt(0.01, "epsilon after the anneal", unit_closed)
     mixer: Optional[str] = opt(MISSING, "mixer over the agents' Q-values (a registered mixer); null = independent")
-    mixer_options: Dict[str, Any] = opt({}, "the mixer's keyword arguments (its own defaults otherwise)")
+    mixer_options: Dict[str, Any] = opt({}, "the mixer's keyword arguments (its own defaults otherwise)",
+                                       mixer_kwargs)
     lr: float = opt(2.5e-4, "learning rate", positive)
     lr_decay: bool = opt(True, "decay the learning rate linearly to 0 over total_frames")
     epochs: int = opt(4, "passes over each rollout", positive)
