@@ -36,8 +36,9 @@ from marl_torchrl.registry import ConfigError
 class RunState:
     """The counters a run carries from iteration to iteration and across a resume.
 
-    >>> s = RunState(); s.frames += 40; s.as_dict()
-    {'frames': 40, 'iteration': 0, 'num_updates': 0, 'num_episodes': 0, 'skipped_updates': 0, 'elapsed_s': 0.0}
+    >>> s = RunState(); s.frames += 40; s.as_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'frames': 40, 'iteration': 0, 'num_updates': 0, 'num_episodes': 0, 'skipped_updates': 0,
+     'elapsed_s': 0.0, 'updates_owed': 0.0}
     """
 
     frames: int = 0
@@ -46,6 +47,7 @@ class RunState:
     num_episodes: int = 0
     skipped_updates: int = 0
     elapsed_s: float = 0.0  # wall-clock seconds of training, summed over resumes (train.max_seconds)
+    updates_owed: float = 0.0  # train.updates_per_episode: the fraction of an update earned, not yet made
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)

@@ -65,6 +65,7 @@ class Run:
         if bad is not None:
             raise NonFiniteError(f"parameter {bad}", float("nan"), self.state.iteration, self.last_checkpoint)
         replay = self.data.replay if self.cfg.checkpoint.save_buffer else None
+        self.state.updates_owed = self.data.owed
         path = self.run_dir / "models" / name
         save_run(path, self.cfg, self.state, self.parts, replay, previous=self.last_checkpoint)
         self.last_checkpoint = path
@@ -104,6 +105,7 @@ def setup(cfg: RunConfig, run_dir: Path) -> Run:
             eval_env.append_transform(t.clone())
     data = _data_path(cfg, info, parts, device)
     state, resumed_from = resume_run(cfg, parts, data.replay, device)
+    data.owed = state.updates_owed
     if state.frames >= cfg.total_frames:
         raise ConfigError(f"nothing to do: {state.frames} frames done >= total_frames={cfg.total_frames}")
     if cfg.train.max_seconds is not None and state.elapsed_s >= cfg.train.max_seconds:

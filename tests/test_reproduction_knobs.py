@@ -10,6 +10,7 @@ import torch
 from tensordict import TensorDict
 
 from marl_torchrl import keys
+from marl_torchrl.checkpoint import load_checkpoint
 from marl_torchrl.config import compose_config
 from marl_torchrl.config.store import group_options
 from marl_torchrl.data import ReplayPath, SequenceBuilder
@@ -118,6 +119,19 @@ def test_a_per_episode_run_makes_one_update_per_finished_episode_and_evaluates_f
     evals = [r for r in rows if r.get("eval/episodes")]
     assert [int(float(r["eval/episodes"])) for r in evals] == [4, 12]  # the last: 3 rounds of 4 envs >= 10
     assert metrics["eval/episodes"] == 12
+
+
+def test_the_fraction_of_an_update_owed_survives_a_resume(tmp_path):
+    """0.3 updates per episode, 16 episodes per iteration: 4.8 earned, 4 made, 0.8 carried in the checkpoint;
+    the resumed iteration makes int(0.8 + 4.8) = 5."""
+    per_episode = ["algorithm=vdn", *TINY, "train.updates_per_batch=null", "train.updates_per_episode=0.3",
+                   "eval.interval_frames=0"]
+    run(compose_config(*per_episode, "total_frames=32"), tmp_path)
+    counters = load_checkpoint(tmp_path / "models" / "final_model.pt", run_keys=("counters",))["counters"]
+    assert counters["num_updates"] == 4 and counters["updates_owed"] == pytest.approx(0.8)
+    run(compose_config(*per_episode, "total_frames=64", f"resume={tmp_path}"), tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "training_log.csv")))
+    assert [int(float(r["train/num_updates"])) for r in rows] == [4, 9]
 
 
 EXPERIMENTS = group_options("experiment")

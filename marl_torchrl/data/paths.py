@@ -53,22 +53,22 @@ class ReplayPath:
         self.per_episode = None if updates_per_episode is None else float(updates_per_episode)
         self.replay = make_sequence_replay(int(capacity), int(batch_size), device=device)
         self.warmup = max(int(warmup), int(batch_size))
-        self._owed = 0.0  # updates_per_episode: updates earned by finished episodes, not yet made
+        self.owed = 0.0  # updates_per_episode: updates earned by finished episodes, not yet made (checkpointed)
 
     def add(self, batch: TensorDictBase) -> None:
         seqs = self.builder.add(batch)
         if seqs is not None:
             self.replay.extend(seqs.to(self.replay.storage.device))
         if self.per_episode is not None and len(self.replay) >= self.warmup:
-            self._owed += self.per_episode * int(batch.get(("next", keys.DONE)).sum())
+            self.owed += self.per_episode * int(batch.get(("next", keys.DONE)).sum())
 
     def batches(self) -> Iterator[TensorDictBase]:
         if len(self.replay) < self.warmup:
             return
         n = self.updates
         if n is None:
-            n = int(self._owed)
-            self._owed -= n
+            n = int(self.owed)
+            self.owed -= n
         for _ in range(n):
             yield self.replay.sample()
 
@@ -96,6 +96,7 @@ class RolloutPath:
     """
 
     replay = None
+    owed = 0.0  # nothing carries between rollouts (ReplayPath's updates earned but not yet made)
 
     def __init__(self, epochs: int = 1, minibatches: int = 1):
         if epochs < 1 or minibatches < 1:
