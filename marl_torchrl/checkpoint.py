@@ -19,6 +19,7 @@ marl_torchrl.registry.ConfigError: checkpoint not found: ....missing
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,14 @@ class RunState:
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
+
+    def spent(self, total_frames: int, max_seconds: float | None = None) -> bool:
+        """Whether these counters have used up a budget of ``total_frames`` or ``max_seconds`` of training.
+
+        >>> RunState(frames=40, elapsed_s=9.0).spent(80), RunState(frames=40, elapsed_s=9.0).spent(80, 5.0)
+        (False, True)
+        """
+        return self.frames >= total_frames or (max_seconds is not None and self.elapsed_s >= max_seconds)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunState":
@@ -160,10 +169,9 @@ def run_status(run_dir: str | os.PathLike, total_frames: int,
     if is_complete(final):
         try:
             counters = RunState.from_dict(load_checkpoint(final, run_keys=("counters",))["counters"])
-        except ConfigError:
-            counters = RunState(frames=-1)  # unreadable: never done; resume picks the newest readable one or fails
-        if counters.frames >= total_frames or (counters.frames >= 0 and max_seconds is not None
-                                               and counters.elapsed_s >= max_seconds):
+        except ConfigError:  # unreadable: never done; resume picks the newest readable one or fails
+            counters = RunState(frames=-1, elapsed_s=-math.inf)
+        if counters.spent(total_frames, max_seconds):
             return "done", final
     newest = newest_checkpoint(run_dir)
     return ("resume", newest) if newest else ("fresh", None)

@@ -120,8 +120,7 @@ def finish_iteration(run: Run, metrics: dict[str, float], train_logs: list[dict]
 
 def finished(run: Run) -> bool:
     """Whether ``run`` has spent its budget: ``total_frames``, or ``train.max_seconds`` of training."""
-    s, cfg = run.state, run.cfg
-    return s.frames >= cfg.total_frames or (cfg.train.max_seconds is not None and s.elapsed_s >= cfg.train.max_seconds)
+    return run.state.spent(run.cfg.total_frames, run.cfg.train.max_seconds)
 
 
 def interrupt_checkpoint(run: Run) -> Path:

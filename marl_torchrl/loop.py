@@ -177,9 +177,10 @@ def train(run: Run) -> dict[str, float]:
                 shown = [k for k in ("rollout/ep_reward", "eval/ep_reward") if k in metrics]
                 bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in shown})
                 t_mark = time.perf_counter()
-                if stop.requested is not None and not finished(run):
+                done = finished(run)
+                if stop.requested is not None and not done:
                     raise RunInterrupted(stop.requested, s.frames, interrupt_checkpoint(run))
-                if finished(run):  # also before the collector's budget: train.max_seconds
+                if done:  # also before the collector's budget: train.max_seconds
                     break
             run.checkpoint("final_model.pt")
     except KeyboardInterrupt:
