@@ -27,8 +27,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -36,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from multirun import group_variants, launch, sweep_command  # noqa: E402
 
 from marl_torchrl.config.launchers import missing_extra  # noqa: E402  (torch-free)
-from marl_torchrl.plots import read_log  # noqa: E402
+from marl_torchrl.plots import last_value, read_log  # noqa: E402
 
 
 def write_runs(out: Path, path: Path) -> None:
@@ -45,10 +43,10 @@ def write_runs(out: Path, path: Path) -> None:
     for d in sorted(out.glob("*_s*")):
         if (d / "models" / "final_model.pt").is_file():
             log = read_log(d / "training_log.csv")
-            last = {k: v[~np.isnan(v)][-1] if (~np.isnan(v)).any() else np.nan for k, v in log.items()}
+            frames, updates, seconds, final = (last_value(log, k) for k in (
+                "frames", "train/num_updates", "time/elapsed_s", "eval/ep_reward"))
             variant, seed = d.name.rsplit("_s", 1)
-            rows.append(f"{variant},{seed},{last['frames']:.0f},{last.get('train/num_updates', np.nan):.0f},"
-                        f"{last['time/elapsed_s']:.1f},{last['eval/ep_reward']:.4f}")
+            rows.append(f"{variant},{seed},{frames:.0f},{updates:.0f},{seconds:.1f},{final:.4f}")
     path.write_text("\n".join(rows) + "\n")
 
 

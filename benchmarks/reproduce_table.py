@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
-from marl_torchrl.plots import read_log
+from marl_torchrl.plots import last_value, read_log
 from marl_torchrl.report.collect import Run, load_run
 from marl_torchrl.report.curves import group_curves, plot_curves
 from marl_torchrl.report.tables import final_table, markdown_table, write_csv
@@ -70,8 +71,8 @@ def _n_agents(hp: dict, default: int | None) -> int | None:
 
 
 def _last(log: dict, key: str) -> float | None:
-    vals = [v for v in log.get(key, []) if v == v]
-    return vals[-1] if vals else None
+    value = last_value(log, key)
+    return None if math.isnan(value) else value
 
 
 def _joined(values) -> str:

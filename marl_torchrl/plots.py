@@ -49,6 +49,19 @@ def read_log(csv_path: str | Path) -> dict[str, np.ndarray]:
     }
 
 
+def last_value(log: dict[str, np.ndarray], key: str) -> float:
+    """The last logged (non-NaN) value of column ``key`` of a :func:`read_log` log; NaN if it has none.
+
+    >>> last_value({"eval/ep_reward": np.array([1.0, 2.5, np.nan])}, "eval/ep_reward")
+    2.5
+    >>> last_value({}, "eval/ep_reward")
+    nan
+    """
+    values = log.get(key, np.array([]))
+    values = values[~np.isnan(values)]
+    return float(values[-1]) if len(values) else math.nan
+
+
 def write_atomically(path: str | Path, text: str) -> None:
     """Replace ``path`` by ``text`` via a temp file in the same dir: readers see the old or the new file."""
     path = Path(path)
