@@ -24,7 +24,6 @@ import typing
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
@@ -176,13 +175,6 @@ def _assert_one_line(err: ConfigError) -> None:
     note(f"refused: {err}")
     text = str(err)
     assert text.strip() and "\n" not in text, f"ConfigError is not one line: {text!r}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @settings(max_examples=40, **SETTINGS)

@@ -44,14 +44,6 @@ SUBPROCESS_ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
                   "OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """``run`` applies ``threads=1`` to the whole process: give the other tests their threads back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def compose_cfg(*overrides: str):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose("config", overrides=[*TINY, *overrides])

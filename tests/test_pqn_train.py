@@ -3,19 +3,11 @@ family, and bad PQN configs refused in one line."""
 import math
 
 import pytest
-import torch
 
 from families import family_params
 from marl_torchrl.config import compose_config
 from marl_torchrl.registry import ConfigError
 from marl_torchrl.train import main, run
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 # PQN's own overrides for a 8k-frame budget: a slower epsilon anneal (half the run) and a larger lr than SMAX's

@@ -39,13 +39,6 @@ EXACT = ["frames", "rollout/ep_reward", "rollout/num_episodes", "rollout/epsilon
          "train/num_updates"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def _cfg(*extra: str):
     return compose_config(*MATRIX, *extra)
 
