@@ -72,3 +72,27 @@ def test_minibatches_that_do_not_divide_num_envs_are_refused_before_training(tmp
         from tensordict import TensorDict
 
         RolloutPath(epochs=1, minibatches=4).add(TensorDict({}, [6, 2]))
+
+
+def test_the_pqn_presets_normalise_the_network_and_the_command_line_can_turn_it_off():
+    """LayerNorm is a model setting the pqn_* presets select (configs/model/normalised.yaml), not a second key."""
+    for algorithm in ("pqn_vdn", "pqn_qmix", "pqn_iql"):
+        model = compose_config(f"algorithm={algorithm}").model
+        assert (model.layer_norm, model.input_norm) == (True, True), algorithm
+    model = compose_config("algorithm=pqn_vdn", "model.layer_norm=false").model
+    assert (model.layer_norm, model.input_norm) == (False, True)
+    model = compose_config("algorithm=qmix").model
+    assert (model.layer_norm, model.input_norm) == (False, False)
+    with pytest.raises(ConfigError, match="algorithm.norm"):
+        compose_config("algorithm=pqn_vdn", "algorithm.norm=false")
+
+
+def test_a_checkpoint_config_with_the_old_norm_key_loads_with_the_normalised_model():
+    import dataclasses
+
+    from marl_torchrl.config import run_config_from_dict
+
+    old = dataclasses.asdict(compose_config("algorithm=pqn_vdn", "model.layer_norm=false", "model.input_norm=false"))
+    old["algorithm"]["norm"] = True
+    cfg = run_config_from_dict(old, {"algorithm": "pqn", "env": "vmas"})
+    assert (cfg.model.layer_norm, cfg.model.input_norm) == (True, True)

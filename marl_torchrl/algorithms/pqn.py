@@ -1,7 +1,8 @@
 """PQN (Gallici et al., ICLR 2025) with value decomposition: ``pqn_vdn``, ``pqn_qmix``, ``pqn_iql``, any mixer.
 
-``build_pqn`` makes the shared agent Q-network (normalised: LayerNorm after each hidden layer and over each
-agent's observation unless ``algorithm.norm=false``), the epsilon-greedy acting policy, the
+``build_pqn`` makes the shared agent Q-network as ``model`` says (the ``pqn_*`` presets select
+``configs/model/normalised.yaml``: LayerNorm after each hidden layer and over each agent's observation, as
+the reference; ``model.layer_norm=false model.input_norm=false`` turns it off), the epsilon-greedy acting policy, the
 :class:`~marl_torchrl.objectives.pqn.PQNLoss` with the configured mixer, one Adam (or RMSprop) whose
 learning rate decays linearly to 0 over ``total_frames`` (:class:`LinearLRDecay`), and no target network.
 ``rollout=RolloutSpec(epochs, minibatches)`` makes the loop train on each collected rollout itself.
@@ -16,7 +17,6 @@ learning rate decays linearly to 0 over ``total_frames`` (:class:`LinearLRDecay`
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -63,10 +63,7 @@ def build_pqn(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn
     every rollout row is unrolled from the state its policy had at the row's first step)."""
     cfg = as_config(cfg, PQNConfig, "algorithm")
     require_discrete(cfg.name, info)
-    model = as_config(model_cfg, ModelConfig, "model")
-    if cfg.norm:
-        model = replace(model, layer_norm=True, input_norm=True)
-    net = build_agent_net(model, info, info.n_actions).to(device)
+    net = build_agent_net(as_config(model_cfg, ModelConfig, "model"), info, info.n_actions).to(device)
     mixer = None
     if cfg.mixer is not None:
         mixer = make_mixer(cfg.mixer, info.n_agents, info.state_dim, **cfg.mixer_options).to(device)

@@ -61,6 +61,8 @@ def run_config_from_dict(values: Mapping, schemas: Mapping[str, str] | None = No
     """Rebuild a checkpoint's :class:`RunConfig` from its plain dict (and its schema names)."""
     values = dict(values)
     algo, env = dict(values.pop("algorithm")), dict(values.pop("env"))
+    if algo.pop("norm", False):  # PQN checkpoints from before model/normalised: algorithm.norm forced these on
+        values["model"] = {**values.get("model", {}), "layer_norm": True, "input_norm": True}
     algo_schema = (schemas or {}).get("algorithm")
     if algo_schema is None:  # older checkpoints: the preset of the same name
         algo_schema = schema_name(compose_config(f"algorithm={algo['name']}").algorithm, "algorithm")

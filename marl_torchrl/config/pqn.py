@@ -5,6 +5,8 @@ algorithm keys: Adam 2.5e-4 decayed linearly to 0, 4 epochs per rollout, gamma 0
 gradient norm 1, epsilon 1 -> 0.01 over the first 10% of frames, rewards x10. The rollout's shape (128
 envs x 128 steps there) is ``env.num_envs`` and ``collector.frames_per_batch``. The reference's 16
 minibatches need at least 16 envs; the default is 4, which divides every env preset's batch (8, 32, 64).
+The reference's normalised network is a model setting: the ``pqn_*`` presets select
+``configs/model/normalised.yaml`` (``model.layer_norm`` and ``model.input_norm`` on; either can be overridden).
 
 >>> cfg = PQNConfig(name="pqn_vdn", mixer="vdn")
 >>> cfg.td_lambda, cfg.lr, cfg.epochs, cfg.minibatches, cfg.target_hard_interval
@@ -48,8 +50,6 @@ class PQNConfig(AlgorithmConfig, EpsilonGreedyConfig):
     minibatches: int = opt(4, "groups of whole env rows per pass (must divide env.num_envs; the reference: 16 "
                               "of 128 envs)", positive)
     reward_scale: float = opt(10.0, "the team reward is multiplied by this in the loss (logs stay unscaled)", positive)
-    norm: bool = opt(True, "PQN's normalisation: model.layer_norm and model.input_norm forced on; "
-                           "false: the model keys decide")
 
     def cross_check(self, prefix: str) -> None:
         if self.target_hard_interval is not None or self.target_tau is not None:
