@@ -2,14 +2,19 @@
 
 Every case runs ``python -m marl_torchrl.train ...`` (or ``python -m marl_torchrl.evaluate ...``) in a
 subprocess with its own ``hydra.run.dir``. The subprocesses start all at once, as many at a time as
-there are cores (each one is mostly import time), and each test reads its own result.
+there are cores (each one is mostly import time), and each test reads its own result. The cases the typed
+config refuses before Hydra starts (:data:`BEFORE_ANYTHING`) run the same entry point, ``train.main``, in
+this process (they import nothing heavy, so a subprocess would time only Python's start); one of them,
+:data:`ALSO_AS_A_PROCESS`, also runs as a real command line.
 """
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +59,8 @@ BEFORE_ANYTHING = {
     "model_type_unknown", "weighted_key_on_qmix", "missing_resume_checkpoint",
 }
 
+ALSO_AS_A_PROCESS = "unknown_algorithm"
+
 # Small budgets: if a check failed to fire, training would still end quickly (and the test says so).
 TINY = [
     "threads=1", "env.num_envs=4", "env.max_steps=10", "collector.frames_per_batch=40", "total_frames=80",
@@ -83,17 +90,36 @@ def _run_case(name: str, root: Path) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr, run_dir)
 
 
+def _run_in_process(name: str, root: Path, monkeypatch) -> Result:
+    """``train.main`` on the case's arguments, here: its exit status and what it printed."""
+    from marl_torchrl.train import main
+
+    _, args, _ = CASES[name]
+    case_dir = root / f"{name}_in_process"
+    run_dir = case_dir / "run"
+    case_dir.mkdir(parents=True)
+    monkeypatch.chdir(case_dir)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
+        main([*args, *TINY, f"hydra.run.dir={run_dir}"])
+    return Result(exited.value.code, out.getvalue(), err.getvalue(), run_dir)
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
+    processes = [n for n in CASES if n not in BEFORE_ANYTHING or n == ALSO_AS_A_PROCESS]
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        futures = {name: pool.submit(_run_case, name, root) for name in CASES}
-        return {name: f.result() for name, f in futures.items()}
+        futures = {name: pool.submit(_run_case, name, root) for name in processes}
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            here = {f"{n}_in_process": _run_in_process(n, root, monkeypatch) for n in BEFORE_ANYTHING}
+        return {**{name: f.result() for name, f in futures.items()}, **here}
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, f"{ALSO_AS_A_PROCESS}_in_process"])
 def test_bad_input_is_one_error_line_and_no_training(name, results):
-    r = results[name]
+    key, name = name, name.removesuffix("_in_process")
+    r = results.get(key) or results[f"{key}_in_process"]
     words = CASES[name][2]
     context = f"\n--- stdout:\n{r.stdout[-2000:]}\n--- stderr:\n{r.stderr[-4000:]}"
     assert r.returncode != 0, f"{name}: exited 0{context}"
