@@ -43,6 +43,7 @@ def test_weighted_qmix_reaches_the_optimum(make_cfg, tmp_path, payoff, algorithm
     assert (q_star - payoff).abs().max() < 0.5, f"{algorithm}'s Q* does not fit the game:\n{q_star}"
     q_tot = joint_q_table(loss, obs, state)
     assert q_tot.argmax().item() == 0, f"{algorithm}'s Q_tot is greedy elsewhere than (0, 0):\n{q_tot}"
-    returns = [ret] + [_train(make_cfg, tmp_path, algorithm, GAME, seed, FRAMES) for seed in range(1, 5)]
+    # benchmarks/qtran_counts.py: both reach 8 on 10 seeds of 10 (6400 frames); here 3 fixed seeds, at 2560
+    returns = [ret] + [_train(make_cfg, tmp_path, algorithm, GAME, seed, FRAMES) for seed in range(1, 3)]
     reached = sum(r == pytest.approx(8.0, abs=0.1) for r in returns)
-    assert reached >= 4, f"{algorithm} reached 8 on {reached}/5 seeds: {returns}"
+    assert reached == 3, f"{algorithm} reached 8 on {reached}/3 seeds: {returns}"
