@@ -4,8 +4,8 @@ Batched collection (:mod:`~marl_torchrl.seeds.collection`) steps one env of ``K 
 in rows ``k * E ... (k + 1) * E - 1``. This policy computes every seed's Q-values with its own agent
 network in one stacked forward (:class:`~marl_torchrl.seeds.agents.StackedAgentNet`, one step of the
 GRU, the hidden state zeroed where an episode starts), takes the greedy actions over them at once, and
-then explores per seed: seed ``k``'s own ``EGreedyModule`` (its own epsilon schedule) runs on its rows
-inside ``rng(k)``, where the caller switches in seed ``k``'s random stream, so its draws are those seed
+then explores per seed: seed ``k``'s own ``EGreedyModule`` (its own epsilon schedule) acts on its rows
+inside ``rng(k)``, where the caller switches in seed ``k``'s torch generator, so its draws are those seed
 ``k``'s single run makes. It writes the keys each seed's own policy writes.
 
 >>> import contextlib, torch
@@ -33,6 +33,9 @@ from typing import Callable, Sequence
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase, TensorDictSequential
+from tensordict.utils import expand_as_right
+from torchrl.data import Composite
+from torchrl.envs.utils import ExplorationType, exploration_type
 from torchrl.modules import EGreedyModule, QValueModule
 
 from marl_torchrl.modules.agents import SharedAgentNet
@@ -93,9 +96,31 @@ class StackedActingPolicy(TensorDictModuleBase):
         if self.stack.rnn:
             tensordict.set(agent.out_keys[1], next_hidden)
         self.greedy(tensordict)  # an argmax per row: the same for every seed
+        if exploration_type() not in (ExplorationType.RANDOM, None):
+            return tensordict
+        key, mask_key = self.explore[0].action_key, self.explore[0].action_mask_key
+        greedy = tensordict.get(key)
+        shape = tensordict.get(key[:-1]).shape if isinstance(key, tuple) and len(key) > 1 else tensordict.shape
+        mask = tensordict.get(mask_key) if mask_key is not None else None
         actions = []
         for k, explore in enumerate(self.explore):
+            rows = slice(k * e, (k + 1) * e)
             with self.rng(k):
-                actions.append(explore(tensordict[k * e:(k + 1) * e]).get(explore.action_key))
-        tensordict.set(self.explore[0].action_key, torch.cat(actions))
+                actions.append(_epsilon_greedy(explore, greedy[rows], (e, *shape[1:]),
+                                               None if mask is None else mask[rows]))
+        tensordict.set(key, torch.cat(actions))
         return tensordict
+
+
+def _epsilon_greedy(explore: EGreedyModule, action: torch.Tensor, shape: tuple, mask: torch.Tensor | None):
+    """``EGreedyModule.forward`` on one seed's rows, on tensors (no tensordict to slice): the same draws in
+    the same order (a uniform per ``shape`` entry, then the spec's random actions), so the same actions."""
+    cond = expand_as_right(torch.rand(shape, device=explore.eps.device) < explore.eps, action)
+    spec = explore.spec
+    if isinstance(spec, Composite):
+        spec = spec[explore.action_key]
+    if spec.shape != action.shape:
+        spec = spec.expand(action.shape)
+    if mask is not None:
+        spec.update_mask(mask)
+    return torch.where(cond, spec.rand().to(action.device), action)

@@ -118,7 +118,7 @@ def make_collection(sr: StackedRun) -> BatchedCollection | PerSeedCollection:
     if not cfg.collector.batch_seeds:
         return PerSeedCollection(sr, ": collector.batch_seeds=false")
     policy = StackedActingPolicy.of([r.parts.policy for r in runs], int(runs[0].env.batch_size.numel()),
-                                    sr.streams.use)
+                                    sr.streams.use_torch)
     if policy is None:
         return PerSeedCollection(sr, ": the policies are not epsilon-greedy over shared agent networks")
     env = seed_block_env(cfg.env, [r.env for r in runs], sr.streams.use, device=runs[0].device,
