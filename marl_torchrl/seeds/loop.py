@@ -4,8 +4,10 @@ Seed ``s`` (``seed, seed + 1, ..., seed + K - 1``) is an ordinary :class:`~marl_
 :func:`~marl_torchrl.loop.setup` from the config it would run with alone (:func:`seed_config`) in its own
 dir ``<run dir>/seed_<s>``: its env copies (``env.num_envs`` of them, seeded from ``s``; K x num_envs in
 all), its parameters, optimiser, target networks, exploration schedule, replay, evaluation env, loggers and
-checkpoints. Each iteration every seed collects its batch with its own policy and records it (the pieces
-of :mod:`marl_torchrl.iteration`, as a single run); then the seeds' gradient steps run together, one
+checkpoints. Each iteration every seed collects its batch with its own policy (batched where the env family
+can: one env of K x num_envs and one policy forward, each seed's block reset and explored on its own
+stream, :mod:`~marl_torchrl.seeds.collection`) and records it (the pieces of :mod:`marl_torchrl.iteration`,
+as a single run); then the seeds' gradient steps run together, one
 :meth:`~marl_torchrl.seeds.stacked.StackedLearners.step` for all K per update; then each seed finishes its
 iteration (metrics, evaluation, log row, checkpoint) as a single run does.
 
