@@ -11,8 +11,11 @@ block (:class:`~marl_torchrl.envs.vmas_reset.ResetPool` ``take(into=, offset=)``
 :class:`~marl_torchrl.envs.vmas_wrapper.FastVmasWrapper`'s own rules: when every env of the block resets
 (the first reset, or all its episodes ending on one step) it is a full reset of the source, drawn now and
 leaving the block's pool as it is; otherwise the reset envs take the next rows of the block's pool, refilled
-by a vectorised reset of the source when too few are left. So block ``k`` draws exactly what seed ``k``
-alone draws, in the same order, whatever the other blocks do (``tests/test_seeds_collection.py``).
+by a vectorised reset of the source when too few are left. Before each such reset (after the first) the
+source takes the block's current state, so a reset that reads the state it resets from (VMAS's ``info``
+keeps the last reward terms) sees what seed ``k``'s env alone has. So block ``k`` draws exactly what seed
+``k`` alone draws, in the same order, and returns the same, whatever the other blocks do
+(``tests/test_seeds_collection.py``).
 
 >>> import contextlib, vmas
 >>> from marl_torchrl.envs.vmas import set_shared_random_state, shared_random_state
@@ -35,7 +38,7 @@ from typing import Callable, Sequence
 import torch
 from tensordict import TensorDictBase
 
-from marl_torchrl.envs.vmas_reset import ResetPool
+from marl_torchrl.envs.vmas_reset import ResetPool, copy_rows
 
 __all__ = ["VmasSeedBlocks"]
 
@@ -53,6 +56,7 @@ class VmasSeedBlocks:
             raise ValueError(f"an env of {env.batch_size.numel()} envs does not hold {len(self.sources)} blocks "
                              f"of {self.block}")
         self.pools = [ResetPool(capture=s._read) for s in self.sources]
+        self.started = [False] * len(self.sources)  # whether block k has been reset (its rows are seed k's)
 
     def reset(self, which: torch.Tensor | None) -> TensorDictBase:
         """Reset the envs where ``which`` (``[K * E]`` bool; None: all) is True; returns the reset output
@@ -66,8 +70,11 @@ class VmasSeedBlocks:
             if bool(mine.all()):  # the source's own full reset: drawn now, its pool left as it is
                 pool = ResetPool(capture=source._read)
             if len(mine.nonzero()) > pool.left:
+                if self.started[k]:  # the source takes the block's state, as seed k's env has it alone
+                    copy_rows(self.env._env, source._env, k * e)
                 with self.rng(k):
                     pool.refill(source._env)
+            self.started[k] = True
             envs, rows = pool.take(source._env, mine.to(self.env._env.device), into=self.env._env, offset=k * e)
             pick = torch.zeros(e, dtype=torch.long, device=rows.device).index_put((envs,), rows)
             outs.append(pool.fresh[pick])

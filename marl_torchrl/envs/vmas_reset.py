@@ -42,6 +42,18 @@ def snapshot(env) -> list[tuple[int, object, str, torch.Tensor]]:
     return out
 
 
+def copy_rows(src, dst, offset: int) -> None:
+    """Put envs ``offset ... offset + dst.num_envs - 1`` of VMAS env ``src`` (same scenario, more envs) into
+    ``dst``: every per-env tensor of ``dst`` that ``src`` has too."""
+    n, big = dst.num_envs, src.num_envs
+    for obj, other in zip(_holders(dst), _holders(src)):
+        for name, value in list(vars(obj).items()):
+            cur = getattr(other, name, None)
+            if (isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == n
+                    and isinstance(cur, torch.Tensor) and cur.shape[0] == big and cur.shape[1:] == value.shape[1:]):
+                setattr(obj, name, cur[offset:offset + n].clone())
+
+
 class ResetPool:
     """Fresh VMAS starts, E at a time: ``take(env, which)`` resets the envs where ``which`` is True.
 
