@@ -1,19 +1,21 @@
 """End-to-end throughput of ``num_seeds=K`` (K seeds in one process) against one ordinary run.
 
-Each round trains, one after another in this process, an ordinary run (``num_seeds=1``) and K-runs for
-each ``--seeds`` K, all on VMAS balance with GRU QMIX (the shipped presets: 32 envs x 100 steps per
-iteration, 8 gradient steps of 32 sequences x 100 steps), one CPU thread, ``--frames`` frames per seed,
-no evaluation, no logger, no checkpoint before the last. Timed: the training loop (``loop.train`` /
+Each round trains, one after another in this process, an ordinary run (``num_seeds=1``), K-runs for
+each ``--seeds`` K (path ``stacked``: batched collection, the default where the env family can: one VMAS
+env of K x 32 envs, one policy forward) and, for comparison, K-runs for each ``--per-seed`` K with
+per-seed collection (path ``stacked-per-seed``: ``collector.batch_seeds=false``, each seed steps its own
+env), all on VMAS balance with GRU QMIX (the shipped presets: 32 envs x 100 steps per iteration, 8
+gradient steps of 32 sequences x 100 steps), one CPU thread, ``--frames`` frames per seed, no evaluation, no logger, no checkpoint before the last. Timed: the training loop (``loop.train`` /
 ``seeds.loop.train_seeds``, set-up excluded) in wall time and in the process's CPU time (less disturbed by
 other jobs on a loaded machine). Figures are medians over ``--repeats`` rounds. Frames/s per seed, as in
 ``seeds_throughput.py``, counts every seed's frames: ``K * frames / loop seconds`` (a K-run does K seeds'
 work; at K = 1 it is the single run's frames/s), so its ratio to the single run's is how much cheaper a
 seed's frame is in a K-run. The issue's goal: at K = 8, at least 2x.
 
-Writes ``<results>/seeds_e2e<tag>.csv`` (one row per K: median loop wall and CPU seconds, frames/s per seed
+Writes ``<results>/seeds_e2e<tag>.csv`` (one row per path and K: median loop wall and CPU seconds, frames/s per seed
 and its ratio to the single run's, for both clocks, load average, peak memory, a note) and ``.png``.
 
-    python benchmarks/seeds_e2e.py --frames 9600 --repeats 1
+    python benchmarks/seeds_e2e.py --frames 6400 --seeds 2 4 8 16 --per-seed 8 --repeats 1
 """
 from __future__ import annotations
 
@@ -36,11 +38,11 @@ from seeds_throughput import plot_per_seed, write_csv
 GOAL = 2.0  # the issue's goal at K = 8: end-to-end frames/s per seed >= 2x a single run's
 
 
-def one_run(k: int, args, out: Path) -> tuple[float, float]:
-    """Train one run of ``k`` seeds; returns the training loop's (wall, CPU) seconds."""
+def one_run(k: int, batched: bool, args, out: Path) -> tuple[float, float]:
+    """Train one run of ``k`` seeds (batched or per-seed collection); returns the loop's (wall, CPU) seconds."""
     cfg = compose_config("algorithm=qmix", "env=vmas/balance", "threads=1", f"total_frames={args.frames}",
                          f"num_seeds={k}", "eval.interval_frames=0", f"checkpoint.interval_frames={10 ** 9}",
-                         f"replay.capacity={args.capacity}", "logger=[]")
+                         f"replay.capacity={args.capacity}", "logger=[]", f"collector.batch_seeds={str(batched).lower()}")
     prepared = setup(cfg, out) if k == 1 else setup_seeds(cfg, out)
     cpu, wall = time.process_time(), time.perf_counter()
     metrics = train(prepared) if k == 1 else train_seeds(prepared)
@@ -51,21 +53,23 @@ def one_run(k: int, args, out: Path) -> tuple[float, float]:
 
 
 def measure(args) -> list[dict]:
-    times: dict[int, list[tuple[float, float]]] = {k: [] for k in [1, *args.seeds]}
+    runs = [("single", 1, False)] + [("stacked", k, True) for k in args.seeds] + \
+        [("stacked-per-seed", k, False) for k in args.per_seed]
+    times: dict[tuple, list[tuple[float, float]]] = {r: [] for r in runs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            for k in times:
-                wall, cpu = one_run(k, args, Path(tmp) / f"r{r}_k{k}")
-                times[k].append((wall, cpu))
-                print(f"round {r} K={k}: loop {wall:.1f} s wall, {cpu:.1f} s CPU; frames/s per seed "
+            for path, k, batched in times:
+                wall, cpu = one_run(k, batched, args, Path(tmp) / f"r{r}_{path}_k{k}")
+                times[path, k, batched].append((wall, cpu))
+                print(f"round {r} {path} K={k}: loop {wall:.1f} s wall, {cpu:.1f} s CPU; frames/s per seed "
                       f"{k * args.frames / wall:.0f} frames/s wall, {k * args.frames / cpu:.0f} frames/s CPU", flush=True)
     load, peak = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    base_wall, base_cpu = (statistics.median(t[i] for t in times[1]) for i in (0, 1))
+    base_wall, base_cpu = (statistics.median(t[i] for t in times[runs[0]]) for i in (0, 1))
     rows = []
-    for k, samples in times.items():
+    for (path, k, _), samples in times.items():
         wall, cpu = (statistics.median(t[i] for t in samples) for i in (0, 1))
         rows.append({
-            "path": "single" if k == 1 else "stacked", "num_seeds": k, "frames_per_seed": args.frames,
+            "path": path, "num_seeds": k, "frames_per_seed": args.frames,
             "repeats": args.repeats, "loop_s_wall": round(wall, 2), "loop_s_cpu": round(cpu, 2),
             "fps_per_seed_wall": round(k * args.frames / wall, 1), "fps_per_seed_cpu": round(k * args.frames / cpu, 1),
             "ratio_wall": round(k * base_wall / wall, 2), "ratio_cpu": round(k * base_cpu / cpu, 2),
@@ -82,7 +86,9 @@ def plot(rows: list[dict], path: Path, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2, 4, 8], help="K of the K-runs (batched collection)")
+    parser.add_argument("--per-seed", type=int, nargs="*", default=[],
+                        help="K of K-runs with per-seed collection (collector.batch_seeds=false), for comparison")
     parser.add_argument("--frames", type=int, default=9600, help="frames per seed (3200 per iteration)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--capacity", type=int, default=500, help="replay sequences kept per seed")

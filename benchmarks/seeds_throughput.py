@@ -101,21 +101,24 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def plot_per_seed(rows: list[dict], path: Path, *, value: str, baseline: dict, baseline_label: str, ylabel: str,
                   goal: float, title: str) -> None:
-    """Left: ``<value>_cpu`` / ``_wall`` of the stacked rows against K, the baseline's as lines; right: their
-    ``ratio_cpu`` / ``ratio_wall`` with the goal (also used by ``seeds_e2e.py``)."""
+    """Left: ``<value>_cpu`` / ``_wall`` of the rows of each ``stacked*`` path against K, the baseline's as
+    lines; right: their ``ratio_cpu`` / ``ratio_wall`` with the goal (also used by ``seeds_e2e.py``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stacked = [r for r in rows if r["path"] == "stacked"]
-    ks = [r["num_seeds"] for r in stacked]
+    paths = [p for p in dict.fromkeys(r["path"] for r in rows) if p.startswith("stacked")]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for clock, style in (("cpu", "o-"), ("wall", "s--")):
-        left.plot(ks, [r[f"{value}_{clock}"] for r in stacked], style, label=f"stacked ({clock} time)")
-        left.axhline(baseline[f"{value}_{clock}"], ls=":", color="C0" if clock == "cpu" else "C1",
+        left.axhline(baseline[f"{value}_{clock}"], ls=":", color="gray" if clock == "cpu" else "silver",
                      label=f"{baseline_label} ({clock})")
-        right.plot(ks, [r[f"ratio_{clock}"] for r in stacked], style, label=f"{clock} time")
+        for path_name in paths:
+            stacked = [r for r in rows if r["path"] == path_name]
+            ks = [r["num_seeds"] for r in stacked]
+            left.plot(ks, [r[f"{value}_{clock}"] for r in stacked], style, label=f"{path_name} ({clock} time)")
+            right.plot(ks, [r[f"ratio_{clock}"] for r in stacked], style, label=f"{path_name}, {clock} time")
+    ks = sorted({r["num_seeds"] for r in rows if r["path"] in paths})
     right.axhline(goal, color="red", ls=":", label=f"goal at K = 8 ({goal}x)")
     right.axhline(1.0, color="gray", lw=0.8)
     for ax in (left, right):

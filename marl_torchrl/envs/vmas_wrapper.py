@@ -42,6 +42,7 @@ class FastVmasWrapper(VmasWrapper):
 
     _pool: ResetPool | None = None  # made at the first partial reset
     _order: list[int] | None = None  # VMAS agent indices in group order, when the fast path applies
+    _blocks = None  # a VmasSeedBlocks when this env holds K seeds' blocks (reset_blocks_from)
 
     def _make_specs(self, env) -> None:
         super()._make_specs(env)
@@ -76,10 +77,27 @@ class FastVmasWrapper(VmasWrapper):
         obs, rews, dones, infos = self._env.step(by_index)
         return self._pack(obs, dones, infos, rews)
 
+    @property
+    def supports_seed_blocks(self) -> bool:
+        """Whether :meth:`reset_blocks_from` applies: one group with equal specs (the fast path)."""
+        return self._order is not None
+
+    def reset_blocks_from(self, sources, rng) -> None:
+        """Hold K seeds' envs as blocks of E: block ``k`` resets as ``sources[k]`` (seed ``k``'s own
+        E-env wrapper) would, its draws inside ``rng(k)``
+        (:class:`~marl_torchrl.envs.vmas_blocks.VmasSeedBlocks`, which has an example)."""
+        from marl_torchrl.envs.vmas_blocks import VmasSeedBlocks
+
+        if not (self.supports_seed_blocks and all(s.supports_seed_blocks for s in sources)):
+            raise ValueError("seed blocks need one agent group with equal specs and tensor observations")
+        self._blocks = VmasSeedBlocks(self, sources, rng)
+
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         which = None
         if tensordict is not None and "_reset" in tensordict.keys():
             which = tensordict.get("_reset").reshape(-1).to(torch.bool)
+        if self._blocks is not None:
+            return self._blocks.reset(which) if which is None or bool(which.any()) else self._read()
         if which is not None and not bool(which.all()):
             if bool(which.any()):
                 return self._partial_reset(which, **kwargs)

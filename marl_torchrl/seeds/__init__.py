@@ -2,6 +2,8 @@
 
 - :mod:`~marl_torchrl.seeds.loop`: the training loop of ``num_seeds=K`` (K single runs, stacked updates);
 - :mod:`~marl_torchrl.seeds.streams`: :class:`~marl_torchrl.seeds.streams.RngStreams` (one random stream per seed);
+- :mod:`~marl_torchrl.seeds.collection`: batched collection (one env of K x num_envs) or per-seed collection;
+- :mod:`~marl_torchrl.seeds.acting`: :class:`~marl_torchrl.seeds.acting.StackedActingPolicy` (K seeds' policies in one forward);
 - :mod:`~marl_torchrl.seeds.stacked`: :class:`StackedLearners` (build K seeds' parts, one step for all);
 - :mod:`~marl_torchrl.seeds.loss`: :class:`StackedValueDecompositionLoss` (K losses, per-seed means);
 - :mod:`~marl_torchrl.seeds.agents`, :mod:`~marl_torchrl.seeds.mixers`: K agent networks / mixers as one;

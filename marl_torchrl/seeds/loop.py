@@ -4,8 +4,10 @@ Seed ``s`` (``seed, seed + 1, ..., seed + K - 1``) is an ordinary :class:`~marl_
 :func:`~marl_torchrl.loop.setup` from the config it would run with alone (:func:`seed_config`) in its own
 dir ``<run dir>/seed_<s>``: its env copies (``env.num_envs`` of them, seeded from ``s``; K x num_envs in
 all), its parameters, optimiser, target networks, exploration schedule, replay, evaluation env, loggers and
-checkpoints. Each iteration every seed collects its batch with its own policy and records it (the pieces
-of :mod:`marl_torchrl.iteration`, as a single run); then the seeds' gradient steps run together, one
+checkpoints. Each iteration every seed collects its batch with its own policy (batched where the env family
+can: one env of K x num_envs and one policy forward, each seed's block reset and explored on its own
+stream, :mod:`~marl_torchrl.seeds.collection`) and records it (the pieces of :mod:`marl_torchrl.iteration`,
+as a single run); then the seeds' gradient steps run together, one
 :meth:`~marl_torchrl.seeds.stacked.StackedLearners.step` for all K per update; then each seed finishes its
 iteration (metrics, evaluation, log row, checkpoint) as a single run does.
 
@@ -33,8 +35,9 @@ from marl_torchrl.iteration import (
     IterationTimes, check_parameters, close_run, finish_iteration, finished, interrupt_checkpoint, note_update,
     record_batch,
 )
-from marl_torchrl.loop import Run, make_collector, setup, start_schedule
+from marl_torchrl.loop import Run, setup, start_schedule
 from marl_torchrl.registry import ConfigError
+from marl_torchrl.seeds.collection import make_collection
 from marl_torchrl.seeds.memory import keep_freed_memory
 from marl_torchrl.seeds.stacked import StackedLearners
 from marl_torchrl.seeds.streams import RngStreams
@@ -144,10 +147,12 @@ def _updates(sr: StackedRun) -> list[list[dict]]:
 def train_seeds(sr: StackedRun) -> dict[int, dict[str, float]]:
     """Collect and train every seed until ``total_frames``; returns each seed's last logged metrics.
 
+    Collection is batched (one env of K x num_envs, one policy forward) where the env family can, else
+    per seed (:func:`~marl_torchrl.seeds.collection.make_collection`; one line on stderr says which).
     A stop signal checkpoints every seed at the end of the iteration
     (:class:`~marl_torchrl.faults.RunInterrupted`, naming the K-run's dir, which ``resume=`` takes)."""
     runs, streams, total = sr.runs, sr.streams, sr.cfg.total_frames
-    collectors, iterators = [], []
+    collection = None
     from tqdm import tqdm
 
     bar = tqdm(total=total, initial=runs[0].state.frames, unit="frames per seed", dynamic_ncols=True,
@@ -155,33 +160,29 @@ def train_seeds(sr: StackedRun) -> dict[int, dict[str, float]]:
     metrics: list[dict[str, float]] = [{} for _ in runs]
     at_once = False
     try:
+        collection = make_collection(sr)
+        print(collection.describe(), file=sys.stderr, flush=True)
         for k, run in enumerate(runs):
-            with streams.use(k):  # a collector resets its env: the seed's draws, as in its single run
-                collectors.append(make_collector(run))
-                iterators.append(iter(collectors[-1]))
+            with streams.use(k):
                 start_schedule(run)
         with StopSignals(quiet=False) as stop:
             t_start = t_mark = time.perf_counter()
             while True:
-                collected, frames = [], []
+                collected = collection.next()
+                if collected is None:
+                    break
+                batches, seconds = collected
+                frames = [b.numel() for b in batches]
                 for k, run in enumerate(runs):
                     with streams.use(k):
-                        t0 = time.perf_counter()
-                        batch = next(iterators[k], None)
-                        if batch is None:
-                            break
-                        collected.append(time.perf_counter() - t0)
-                        metrics[k] = record_batch(run, batch)
-                        frames.append(batch.numel())
-                if len(collected) < len(runs):  # every seed collects the same frames: all end together
-                    break
+                        metrics[k] = record_batch(run, batches[k])
                 t_train = time.perf_counter()
                 train_logs = _updates(sr)
                 t_done = time.perf_counter()
+                collection.update_weights()
                 for k, run in enumerate(runs):
                     with streams.use(k), _seed_faults(sr.seeds[k]):
-                        collectors[k].update_policy_weights_()
-                        times = IterationTimes(collected[k], t_done - t_train, t_done - t_mark, t_done - t_start)
+                        times = IterationTimes(seconds[k], t_done - t_train, t_done - t_mark, t_done - t_start)
                         metrics[k] = finish_iteration(run, metrics[k], train_logs[k], frames[k], times)
                 bar.update(frames[0])
                 t_mark = time.perf_counter()
@@ -200,8 +201,8 @@ def train_seeds(sr: StackedRun) -> dict[int, dict[str, float]]:
         at_once = True
         raise
     finally:
-        for c in collectors:
-            c.shutdown()
+        if collection is not None:
+            collection.shutdown()
         bar.close()
         if not at_once:
             for run in runs:

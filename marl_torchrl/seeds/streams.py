@@ -21,8 +21,10 @@ torch stream, as a single run's does.
 ...     a1 = torch.rand(2)
 >>> with streams.use(1):
 ...     b2 = torch.rand(2)
+>>> with streams.use_torch(1):                              # torch's generator only
+...     b3 = torch.rand(2)
 >>> _ = torch.manual_seed(1)
->>> torch.equal(torch.cat([b1, b2]), torch.rand(4))       # seed 1's draws, as if seed 0 had drawn nothing
+>>> torch.equal(torch.cat([b1, b2, b3]), torch.rand(6))   # seed 1's draws, as if seed 0 had drawn nothing
 True
 """
 from __future__ import annotations
@@ -69,6 +71,19 @@ class RngStreams:
     def save(self, k: int) -> None:
         """Stream ``k`` continues from the generator's current state."""
         self.states[k] = process_random_state()
+
+    @contextmanager
+    def use_torch(self, k: int) -> Iterator[None]:
+        """``use(k)`` for a block that draws from torch's generators only (e.g. epsilon-greedy exploration):
+        it switches just those, which is cheaper; the others are left as they are."""
+        state = self.states[k]
+        if state is None:
+            raise RuntimeError(f"random stream {k} was never saved")
+        set_rng_state(state["torch"])
+        try:
+            yield
+        finally:
+            state["torch"] = rng_state()
 
     @contextmanager
     def use(self, k: int) -> Iterator[None]:
