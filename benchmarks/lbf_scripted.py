@@ -12,11 +12,12 @@ return of exploration noise around a good policy. Writes ``benchmarks/results/lb
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
+
+from marl_torchrl.report.tables import write_csv
 
 NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
 MOVES = {NORTH: (-1, 0), SOUTH: (1, 0), WEST: (0, -1), EAST: (0, 1)}
@@ -99,10 +100,7 @@ def main() -> None:
         print(f"eps={eps:<5} return {mean:.3f} +- {1.96 * sem:.3f} (95%)  length {length:.1f}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "lbf_scripted.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, list(rows[0]), path)
     print(f"wrote {path}")
 
 

@@ -17,7 +17,6 @@ skips finished jobs (``resume=auto``). Writes ``benchmarks/results/seeds_equival
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from multirun import Group, launch, sweep_command  # noqa: E402
 
 from marl_torchrl.report.collect import load_run  # noqa: E402
 from marl_torchrl.report.stats import bootstrap_ci  # noqa: E402
+from marl_torchrl.report.tables import write_csv  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 METRIC = "eval/ep_reward"
@@ -77,10 +77,7 @@ def compare(k: int, stacked_dir: Path, separate_dir: Path, name: str) -> None:
     rows.append({"path": "largest per-seed gap", "n_seeds": k, "mean": round(float(np.abs(a - b).max()), 3),
                  "ci_lo": "", "ci_hi": "", "per_seed": ""})
     RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / f"{name}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, list(rows[0]), RESULTS / f"{name}.csv")
     for row in rows:
         print(row)
     import matplotlib

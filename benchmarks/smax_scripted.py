@@ -18,13 +18,14 @@ Writes ``benchmarks/results/smax_scripted.csv`` (win rate with a 95% Wilson inte
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from marl_torchrl.report.tables import write_csv  # noqa: E402
 
 
 def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -41,7 +42,7 @@ def build(map_name: str, policy: str, eps: float):
     jax, smax = _import_smax()
     jnp = jax.numpy
     env = smax.HeuristicEnemySMAX(scenario=smax.map_name_to_scenario(map_name), **OPTIONS)
-    na, ne, moves = env.num_allies, env.num_enemies, env.num_movement_actions
+    na, moves = env.num_allies, env.num_movement_actions
     dirs = jnp.array([[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]])
     ally_policy = smax.heuristic_enemy.create_heuristic_policy(env, 0, attack_mode="closest")
     init_policy_state = smax.heuristic_enemy.get_heuristic_policy_initial_state()
@@ -125,10 +126,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"smax_scripted_{args.map}.csv"
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, list(rows[0]), out)
     print(f"wrote {out}")
 
 
