@@ -85,8 +85,9 @@ def _forward(x, h0, w_ih, b_ih, w_hh, b_hh, keep, save: bool, chunk: int | None)
     ghn_s, n_s, d_s, hs_s = ghn_all.unbind(0), n_all.unbind(0), d_all.unbind(0), hs.unbind(1)
     h_in_s, keep_s = (h_in.unbind(1), keep.unbind(1)) if keep is not None else (None, None)
     for t0, t1 in _chunks(t_len, k, r, h, chunk):
-        gi = torch.baddbmm(b_gi, x[:, t0:t1].reshape(k, -1, n_in), w_ih).view(k, t1 - t0, r, 3 * h)
-        gi_rz, gi_n = gi[..., : 2 * h].unbind(1), gi[..., 2 * h:].unbind(1)
+        x_c = x[:, t0:t1].reshape(k, -1, n_in)  # r, z and n apart: each step reads one contiguous block a seed
+        gi_rz = torch.baddbmm(b_gi[..., : 2 * h], x_c, w_ih[..., : 2 * h]).view(k, t1 - t0, r, 2 * h).unbind(1)
+        gi_n = torch.baddbmm(b_gi[..., 2 * h:], x_c, w_ih[..., 2 * h:]).view(k, t1 - t0, r, h).unbind(1)
         for j, t in enumerate(range(t0, t1)):
             i, h_t = (t if save else 0), hs_s[t]
             if keep is not None:
