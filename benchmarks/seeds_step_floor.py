@@ -49,7 +49,8 @@ def step_fn(k: int, batch: int, seq_len: int):
         torch.manual_seed(0)
         parts, data = build_value_decomposition(ALGO, MODEL, BALANCE, "cpu", total_frames=10**6), batches([0], args)[0]
         return lambda: gradient_step(parts, data)
-    learners, data = StackedLearners.build(range(k), ALGO, MODEL, BALANCE, "cpu", total_frames=10**6), batches(range(k), args)
+    learners = StackedLearners.build(range(k), ALGO, MODEL, BALANCE, "cpu", total_frames=10**6)
+    data = batches(range(k), args)
     return lambda: learners.step(data)
 
 

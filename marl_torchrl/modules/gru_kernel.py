@@ -1,10 +1,10 @@
 """A GRU over K stacked parameter sets (seeds) at once, with a hand-written backward and optional resets.
 
 :func:`stacked_gru` runs ``K`` independent GRUs, seed ``k`` with its own weights on its own inputs, as one
-computation: every time step is one batched matrix product (``torch.baddbmm`` over the seed dimension)
-and a handful of elementwise ops on ``[K, R, H]`` tensors. The numbers are ``nn.GRU``'s (gate order
-``r, z, n``; ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``; ``h' = (1 - z) * n + z * h``) up to float
-rounding.
+computation: every time step is two batched matrix products (``torch.baddbmm`` over the seed dimension,
+the recurrent product's ``r, z`` and ``n`` parts) and a handful of elementwise ops on ``[K, R, H]``
+tensors. The numbers are ``nn.GRU``'s (gate order ``r, z, n``; ``n = tanh(W_in x + b_in + r * (W_hn h +
+b_hn))``; ``h' = (1 - z) * n + z * h``) up to float rounding.
 
 Why a hand-written backward: the same loop written with torch ops and left to autograd slices the whole
 ``[K, T, R, 3H]`` input projection at every step, and the backward of each slice writes a full-size zero
@@ -112,7 +112,8 @@ class _StackedGRU(torch.autograd.Function):
         x, h_in, ghn, rz, n, d, w_ih, w_hh, keep = ctx.saved_tensors
         t_len, k, r, h = n.shape
         n_in, need = x.shape[-1], ctx.needs_input_grad
-        w_hh_t, w_irz_t, w_in_t = w_hh.transpose(1, 2), w_ih[..., : 2 * h].transpose(1, 2), w_ih[..., 2 * h:].transpose(1, 2)
+        w_hh_t = w_hh.transpose(1, 2)
+        w_irz_t, w_in_t = w_ih[..., : 2 * h].transpose(1, 2), w_ih[..., 2 * h:].transpose(1, 2)
         dx = torch.empty_like(x) if need[0] else None
         dw_irz, dw_in = x.new_zeros(k, n_in, 2 * h), x.new_zeros(k, n_in, h)
         dw_hh, db_gh, db_in = x.new_zeros(k, h, 3 * h), x.new_zeros(k, 3 * h), x.new_zeros(k, h)
