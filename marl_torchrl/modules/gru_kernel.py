@@ -17,7 +17,8 @@ whole-sequence buffers of K seeds (the input projection and the gate gradients, 
 at K = 8 on balance) leave the cache, and ops over them run at half the speed of ops over cache-resident
 tensors (measured on one CPU thread: 0.85 against 1.9 G elements/s for an add). So the input projection,
 and in the backward the gate gradients with the weight, bias and input gradients they feed, are done
-``chunk`` steps at a time into small buffers that stay in the cache (about 2 MB a chunk by default); the
+``chunk`` steps at a time into small buffers that stay in the cache (by default about 2 MB a chunk on a
+CPU, and all steps in one chunk on an accelerator, which pays per kernel launch instead); the
 recurrent product is split into its ``r, z`` part, added straight onto the input projection, and its
 ``n`` part, the only one the backward reads.
 
@@ -53,13 +54,14 @@ __all__ = ["stacked_gru"]
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input
-#: Elements of the per-chunk gate buffers (``chunk * K * R * 4H``) that the default chunk aims at.
+#: Elements of the per-chunk gate buffers (``chunk * K * R * 4H``) that the default chunk aims at on a CPU.
 CHUNK_ELEMENTS = 1 << 19
 
 
-def _chunks(t_len: int, k: int, r: int, h: int, chunk: int | None) -> list[tuple[int, int]]:
-    """``[(t0, t1), ...]``: the time axis cut into runs of ``chunk`` steps (default: by ``CHUNK_ELEMENTS``)."""
-    step = chunk or max(1, CHUNK_ELEMENTS // (k * r * 4 * h))
+def _chunks(x: torch.Tensor, t_len: int, k: int, r: int, h: int, chunk: int | None) -> list[tuple[int, int]]:
+    """``[(t0, t1), ...]``: the time axis cut into runs of ``chunk`` steps. Default: by ``CHUNK_ELEMENTS`` on a
+    CPU (its cache); elsewhere one chunk (an accelerator pays per kernel launch, not for big buffers)."""
+    step = chunk or (max(1, CHUNK_ELEMENTS // (k * r * 4 * h)) if x.device.type == "cpu" else t_len)
     return [(t0, min(t_len, t0 + step)) for t0 in range(0, t_len, step)]
 
 
@@ -84,7 +86,7 @@ def _forward(x, h0, w_ih, b_ih, w_hh, b_hh, keep, save: bool, chunk: int | None)
     rz_s, r_s, z_s = rz_all.unbind(0), rz_all[..., :h].unbind(0), rz_all[..., h:].unbind(0)
     ghn_s, n_s, d_s, hs_s = ghn_all.unbind(0), n_all.unbind(0), d_all.unbind(0), hs.unbind(1)
     h_in_s, keep_s = (h_in.unbind(1), keep.unbind(1)) if keep is not None else (None, None)
-    for t0, t1 in _chunks(t_len, k, r, h, chunk):
+    for t0, t1 in _chunks(x, t_len, k, r, h, chunk):
         x_c = x[:, t0:t1].reshape(k, -1, n_in)  # r, z and n apart: each step reads one contiguous block a seed
         gi_rz = torch.baddbmm(b_gi[..., : 2 * h], x_c, w_ih[..., : 2 * h]).view(k, t1 - t0, r, 2 * h).unbind(1)
         gi_n = torch.baddbmm(b_gi[..., 2 * h:], x_c, w_ih[..., 2 * h:]).view(k, t1 - t0, r, h).unbind(1)
@@ -121,7 +123,7 @@ class _StackedGRU(torch.autograd.Function):
         d_out_s, n_s, d_s, ghn_s = d_out.unbind(1), n.unbind(0), d.unbind(0), ghn.unbind(0)
         rz_s, r_s, z_s = rz.unbind(0), rz[..., :h].unbind(0), rz[..., h:].unbind(0)
         keep_s = keep.unbind(1) if keep is not None else None
-        for t0, t1 in reversed(_chunks(t_len, k, r, h, ctx.chunk)):
+        for t0, t1 in reversed(_chunks(x, t_len, k, r, h, ctx.chunk)):
             m = t1 - t0
             # d(pre-activation) of the chunk's gates: r, z (input and recurrent alike) and the recurrent n
             # part in d_gh; the input projection's n part in d_n
@@ -161,7 +163,8 @@ def stacked_gru(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, b_ih: tor
                 b_hh: torch.Tensor, keep: torch.Tensor | None = None, *, chunk: int | None = None) -> torch.Tensor:
     """States after every step ``[K, T, R, H]`` of K GRUs; see the module docstring for the layout.
     ``keep [K, T, R, 1]`` (no gradient) multiplies the state before each step: 0 resets it. ``chunk``: steps
-    per chunk of the input projection and of the backward's gradient products (default: by cache size).
+    per chunk of the input projection and of the backward's gradient products (default: by cache size on a
+    CPU, all steps at once elsewhere).
 
     Without gradient (target networks, ``torch.no_grad``) nothing is kept for a backward.
     """
