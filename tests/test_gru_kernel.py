@@ -46,3 +46,20 @@ def test_agent_unroll_with_starts_equals_nn_gru_values_and_gradients():
     torch.testing.assert_close(h_a, h_b, rtol=1e-5, atol=1e-6)
     for a, b in zip(g_a, g_b):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_chunked_steps_give_the_same_values_and_gradients_as_one_chunk():
+    """The input projection and the backward's gradient products, done a few steps at a time (last chunk
+    shorter), pass gradcheck with resets and equal the one-chunk run's values and gradients."""
+    gen = torch.Generator().manual_seed(1)
+    args = _args(gen)
+    keep = (torch.rand(2, 6, 3, 1, generator=gen, dtype=torch.float64) > 0.3).double()
+    assert torch.autograd.gradcheck(lambda *a: stacked_gru(*a, keep, chunk=4), [a.requires_grad_() for a in args])
+    d_out = torch.randn(2, 6, 3, H, generator=gen, dtype=torch.float64)
+    results = []
+    for chunk in (6, 1, 4):
+        hs = stacked_gru(*args, keep, chunk=chunk)
+        results.append([hs, *torch.autograd.grad(hs, args, d_out)])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

@@ -9,11 +9,12 @@ from marl_torchrl.algorithms.value_decomposition import build_value_decompositio
 from marl_torchrl.config import ModelConfig, ValueDecompositionConfig, WeightedQMIXConfig
 from marl_torchrl.data.synthetic import random_sequences
 from marl_torchrl.envs import EnvSpecInfo
+from marl_torchrl.modules import gru_kernel
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.modules.mixers import QMixer, make_mixer
 from marl_torchrl.objectives.value_decomposition import ValueDecompositionLoss
 from marl_torchrl.registry import ConfigError
-from marl_torchrl.seeds import StackedLearners, StackedValueDecompositionLoss
+from marl_torchrl.seeds import StackedLearners, StackedValueDecompositionLoss, clip_per_seed
 from marl_torchrl.seeds.gru import stacked_gru
 from marl_torchrl.update import gradient_step
 
@@ -72,7 +73,11 @@ def test_stacked_gru_matches_nn_gru_and_its_gradient_checks():
     assert torch.allclose(hs[0], gru(x, h0[None])[0], atol=1e-12)
 
 
-def test_seed_inside_stack_follows_seed_alone_with_clipping_and_target_copies():
+@pytest.mark.parametrize("chunk_elements", [None, 1])  # 1: the GRU kernel works one step per chunk
+def test_seed_inside_stack_follows_seed_alone_with_clipping_and_target_copies(chunk_elements, monkeypatch):
+    """N stacked steps leave each seed where N plain steps (``gradient_step``) leave it alone."""
+    if chunk_elements is not None:
+        monkeypatch.setattr(gru_kernel, "CHUNK_ELEMENTS", chunk_elements)
     seeds = [0, 1, 2]
     stack = StackedLearners.build(seeds, CFG, MODEL, INFO, "cpu", total_frames=1000)
     alone = [solo_parts(s) for s in seeds]
@@ -90,6 +95,27 @@ def test_seed_inside_stack_follows_seed_alone_with_clipping_and_target_copies():
     for s in seeds:
         assert stack.parts[s].target_updater.num_steps == 5  # hard copies at updates 2 and 4
         assert_same_learner(stack.parts[s], alone[s])
+
+
+def test_clipping_all_seeds_at_once_equals_clip_grad_norm_of_each_seed():
+    stack = StackedLearners.build([0, 1, 2], CFG, MODEL, INFO, "cpu", total_frames=1000)
+    gen = torch.Generator().manual_seed(0)
+    for k, part in enumerate(stack.parts):  # seed 1's gradients are big: its clip bites, the others' do not
+        for p in part.loss.parameters():
+            p.grad = torch.randn(p.shape, generator=gen) * (100.0 if k == 1 else 0.01) if p.requires_grad else None
+    def clone(p):
+        c = p.detach().clone()
+        c.grad = p.grad.clone()
+        return c
+
+    alone = [[clone(p) for p in part.optimizers["loss"].param_groups[0]["params"] if p.grad is not None]
+             for part in stack.parts]  # each seed's gradients, to clip alone
+    norms = clip_per_seed(stack.parts)
+    for k, params in enumerate(alone):
+        assert torch.equal(norms[k], torch.nn.utils.clip_grad_norm_(params, CFG.grad_clip))
+        clipped = [p.grad for p in stack.parts[k].optimizers["loss"].param_groups[0]["params"] if p.grad is not None]
+        assert len(clipped) == len(params) and all(torch.equal(a, b.grad) for a, b in zip(clipped, params))
+    assert [float(n) > CFG.grad_clip for n in norms] == [False, True, False]
 
 
 def test_nonfinite_loss_skips_that_seed_only():

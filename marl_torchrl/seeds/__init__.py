@@ -14,6 +14,6 @@
 Findings and measurements: ``docs/stacked_seeds.md``.
 """
 from marl_torchrl.seeds.loss import StackedValueDecompositionLoss
-from marl_torchrl.seeds.stacked import StackedLearners, apply_gradients
+from marl_torchrl.seeds.stacked import StackedLearners, clip_per_seed
 
-__all__ = ["StackedLearners", "StackedValueDecompositionLoss", "apply_gradients"]
+__all__ = ["StackedLearners", "StackedValueDecompositionLoss", "clip_per_seed"]

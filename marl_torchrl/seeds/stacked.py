@@ -5,10 +5,10 @@ Each seed keeps everything a single run has, built the same way: its own
 state and step count, target updater, exploration schedule). Only the loss's forward and backward are
 shared: :class:`~marl_torchrl.seeds.loss.StackedValueDecompositionLoss` computes all K losses at once
 and one backward of their sum gives every seed exactly the gradient of its own loss (the seeds share
-no parameter). Then, per seed, as :func:`~marl_torchrl.update.gradient_step` does for one: the gradient
-norm over that seed's own parameters is clipped, a seed whose loss or gradient norm is not finite is
-skipped (its parameters, optimiser state and target counter do not move; the others step), its optimiser
-steps and its target networks update.
+no parameter). Then, as :func:`~marl_torchrl.update.gradient_step` does for one: the gradient norm over
+each seed's own parameters is clipped (:func:`clip_per_seed`, all seeds in one go), a seed whose loss or
+gradient norm is not finite is skipped (its parameters, optimiser state and target counter do not move;
+the others step), and every other seed's optimiser steps and its target networks update.
 
 So seed ``s`` inside a K-stack, given the batches seed ``s`` gets alone, follows the single run to float
 rounding (the stacked kernels add in another order), and :meth:`StackedLearners.build` seeds torch with
@@ -45,28 +45,35 @@ from marl_torchrl.algorithms.value_decomposition import build_value_decompositio
 from marl_torchrl.registry import ConfigError
 from marl_torchrl.seeds.loss import StackedValueDecompositionLoss
 
-__all__ = ["StackedLearners", "apply_gradients"]
+__all__ = ["StackedLearners", "clip_per_seed"]
 
 
-def apply_gradients(parts: AlgorithmParts, out: TensorDictBase) -> dict[str, torch.Tensor]:
-    """One seed's half of a gradient step, after the shared backward: clip its gradient norm, skip it if
-    its loss or norm is not finite, else step its optimiser and target updater. ``out`` holds that seed's
-    0-d loss outputs; returns its logs as :func:`~marl_torchrl.update.gradient_step` does."""
-    optimizers = parts.optimizers.values()
-    clip = parts.grad_clip if parts.grad_clip is not None else float("inf")
-    norms = [torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"] if p.grad is not None],
-                                            clip) for opt in optimizers]
-    logs = {name: value.detach().reshape(()) for name, value in out.items()}
-    logs["grads"] = torch.stack(norms).sum().detach()
-    finite = torch.stack([torch.isfinite(logs["loss"]), torch.isfinite(logs["grads"])])
-    if not bool(finite.all()):
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-        return {**logs, "skipped": torch.ones(()), "nonfinite": "loss" if not bool(finite[0]) else "grads"}
-    for opt in optimizers:
-        opt.step()
-    parts.target_updater.step()
-    return logs
+def clip_per_seed(parts: Sequence[AlgorithmParts]) -> torch.Tensor:
+    """``[K]``: each seed's gradient norm over its own parameters, after clipping each seed's gradients in
+    place to its own ``grad_clip`` (never across seeds), for all seeds at once: one foreach norm over every
+    seed's gradients, one norm per seed's row of them, one foreach multiply by each seed's clip factor.
+    The numbers are ``torch.nn.utils.clip_grad_norm_``'s for each seed alone.
+
+    >>> from types import SimpleNamespace
+    >>> seeds = [torch.nn.Linear(2, 1) for _ in range(2)]
+    >>> parts = [SimpleNamespace(optimizers={"loss": torch.optim.SGD(m.parameters())}, grad_clip=1.0) for m in seeds]
+    >>> for scale, m in zip([0.1, 10.0], seeds):
+    ...     m.weight.grad, m.bias.grad = torch.full((1, 2), scale), torch.zeros(1)
+    >>> clip_per_seed(parts)                              # norms before clipping; seed 1's is clipped to 1
+    tensor([ 0.1414, 14.1421])
+    >>> seeds[0].weight.grad, seeds[1].weight.grad
+    (tensor([[0.1000, 0.1000]]), tensor([[0.7071, 0.7071]]))
+    """
+    grads = [[p.grad for opt in part.optimizers.values() for group in opt.param_groups for p in group["params"]
+              if p.grad is not None] for part in parts]
+    clips = [part.grad_clip if part.grad_clip is not None else float("inf") for part in parts]
+    if len({len(g) for g in grads}) != 1 or not grads[0]:  # seeds with different sets of gradients: one by one
+        return torch.stack([torch.nn.utils.clip_grad_norm_(g, c) for g, c in zip(grads, clips)])
+    flat = [g for seed in grads for g in seed]
+    norms = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(flat)).view(len(parts), -1), dim=1)
+    coef = torch.clamp(torch.tensor(clips, dtype=norms.dtype, device=norms.device) / (norms + 1e-6), max=1.0)
+    torch._foreach_mul_(flat, list(coef.repeat_interleave(len(grads[0])).unbind()))
+    return norms
 
 
 class StackedLearners:
@@ -107,4 +114,18 @@ class StackedLearners:
             for opt in p.optimizers.values():
                 opt.zero_grad(set_to_none=True)
         out["loss"].sum().backward()
-        return [apply_gradients(p, out[k]) for k, p in enumerate(self.parts)]
+        norms = clip_per_seed(self.parts)
+        loss_ok, norm_ok = torch.stack([torch.isfinite(out["loss"].detach()), torch.isfinite(norms)]).tolist()
+        logs = []
+        for k, p in enumerate(self.parts):  # as gradient_step: a seed with a non-finite loss or norm skips
+            log = {**{name: value.detach().reshape(()) for name, value in out[k].items()}, "grads": norms[k].detach()}
+            if loss_ok[k] and norm_ok[k]:
+                for opt in p.optimizers.values():
+                    opt.step()
+                p.target_updater.step()
+            else:
+                for opt in p.optimizers.values():
+                    opt.zero_grad(set_to_none=True)
+                log.update(skipped=torch.ones(()), nonfinite="loss" if not loss_ok[k] else "grads")
+            logs.append(log)
+        return logs
