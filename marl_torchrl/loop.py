@@ -132,10 +132,13 @@ def _updates(run: Run) -> list[dict]:
     return logs
 
 
-def make_collector(run: Run) -> Collector:
-    """The run's collector, for the frames left to collect (it resets the env: draws from torch's generator)."""
-    return Collector(run.env, run.parts.policy, frames_per_batch=run.cfg.collector.frames_per_batch,
-                     total_frames=run.cfg.total_frames - run.state.frames, device=run.device, trust_policy=True)
+def make_collector(run: Run, env=None, policy=None, copies: int = 1) -> Collector:
+    """The run's collector, for the frames left to collect (it resets the env: draws from torch's generator).
+    ``env``/``policy``/``copies``: ``copies`` runs like it collecting together (K seeds' batched env and
+    stacked policy), ``copies`` times the frames per batch and in all."""
+    frames = run.cfg.collector.frames_per_batch, run.cfg.total_frames - run.state.frames
+    return Collector(env or run.env, policy or run.parts.policy, frames_per_batch=copies * frames[0],
+                     total_frames=copies * frames[1], device=run.device, trust_policy=True)
 
 
 def start_schedule(run: Run) -> None:

@@ -32,8 +32,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from torchrl.collectors import Collector
-
 from marl_torchrl.envs.seed_blocks import seed_block_env
 from marl_torchrl.loop import make_collector
 from marl_torchrl.seeds.acting import StackedActingPolicy
@@ -83,11 +81,8 @@ class BatchedCollection:
     """One collector over ``env`` (``K x E`` envs) with ``policy`` (a :class:`StackedActingPolicy`)."""
 
     def __init__(self, sr: StackedRun, env, policy: StackedActingPolicy):
-        run, k = sr.runs[0], len(sr.runs)
         self.sr, self.block, self.env = sr, policy.block, env
-        self.collector = Collector(env, policy, frames_per_batch=k * run.cfg.collector.frames_per_batch,
-                                   total_frames=k * (run.cfg.total_frames - run.state.frames), device=run.device,
-                                   trust_policy=True)
+        self.collector = make_collector(sr.runs[0], env, policy, copies=len(sr.runs))
         self.iterator = iter(self.collector)
 
     def describe(self) -> str:
