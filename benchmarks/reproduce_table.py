@@ -6,10 +6,11 @@ table over all tasks beside the published references (``REFERENCES``). Statistic
   (``CSV_FIELDS``). A run's final greedy return is the last ``eval/ep_reward`` of its log (the final
   evaluation, ``eval.final_episodes`` episodes where the preset sets it, their number in
   ``final_eval_episodes``); ``return_per_agent`` divides the mean by the number of agents (EPyMARL's MPE
-  scale); ``wall_min_mean`` is the last ``time/elapsed_s`` in minutes; on SMAX also the win rate
-  (``eval/battle_won``).
-- ``reproduce_<task>.png`` (and ``reproduce_<task>_winrate.png`` on SMAX): greedy eval return against frames,
-  mean and 95% band over seeds per variant.
+  scale); ``wall_min_mean`` is the last ``time/elapsed_s`` in minutes; where the env family logs its own
+  episode metric (``eval/<name>``: SMAX's ``battle_won``, GridWorld's ``items_collected``), its name in
+  ``episode_metric`` and its final value's mean and interval over seeds in ``episode_metric_*``.
+- ``reproduce_<task>.png`` (and ``reproduce_<task>_<name>.png`` for the episode metric): greedy eval return
+  against frames, mean and 95% band over seeds per variant.
 - ``reproduce_table.md``: every ``reproduce_*.csv`` in the results dir, a row per (task, variant).
 """
 from __future__ import annotations
@@ -27,7 +28,12 @@ from marl_torchrl.report.tables import final_table, markdown_table, write_csv
 REPS, SEED = 2000, 0  # bootstrap resamples and seed
 CSV_FIELDS = ["task", "variant", "algorithm", "n_seeds", "seeds", "return_mean", "return_ci_low", "return_ci_high",
               "return_iqm", "return_per_seed", "n_agents", "return_per_agent", "total_frames", "wall_min_mean",
-              "final_eval_episodes", "win_rate_mean", "win_rate_ci_low", "win_rate_ci_high"]
+              "final_eval_episodes", "episode_metric", "episode_metric_mean", "episode_metric_ci_low",
+              "episode_metric_ci_high"]
+#: Columns every evaluation logs; any other ``eval/<name>`` is the env family's own episode metric.
+EVAL_STANDARD = {"eval/ep_reward", "eval/std_ep_reward", "eval/ep_length", "eval/episodes"}
+#: How the table names an episode metric (default: the name with spaces).
+METRIC_LABELS = {"battle_won": "win rate", "items_collected": "items collected"}
 TABLE_FIELDS = ["task", "variant", "ours: final greedy return, mean [95% CI]", "per agent", "budget (frames)",
                 "wall min (this CPU)", "published", "published budget", "published metric", "source"]
 
@@ -80,10 +86,24 @@ def _joined(values) -> str:
     return ";".join(str(int(v)) for v in sorted({v for v in values if v is not None}))
 
 
+def episode_metric(found) -> str | None:
+    """The env family's own episode metric that the runs of ``found`` log (``eval/<name>`` beyond
+    ``EVAL_STANDARD``; the first by name if there are several), or None."""
+    names = set()
+    for _, _, path in found:
+        log = Path(path) / "training_log.csv"
+        if log.is_file():
+            with open(log, newline="") as f:
+                header = next(csv.reader(f), [])
+            names |= {c for c in header if c.startswith("eval/") and c not in EVAL_STANDARD}
+    return min(names) if names else None
+
+
 def suite_rows(task: str, found, n_agents: int | None) -> list[dict]:
     """A ``CSV_FIELDS`` row per variant from ``found`` = ``[(variant, seed, run dir)]`` of finished runs."""
     returns = sorted(_runs(found, "eval/ep_reward"), key=lambda r: (r.algorithm, r.seed))
-    won = {row["algorithm"]: row for row in final_table(_runs(found, "eval/battle_won"), REPS, SEED)}
+    metric = episode_metric(found)
+    extra = {row["algorithm"]: row for row in final_table(_runs(found, metric), REPS, SEED)} if metric else {}
     rows = []
     for t in final_table(returns, REPS, SEED):
         members = [r for r in returns if r.algorithm == t["algorithm"]]
@@ -99,9 +119,10 @@ def suite_rows(task: str, found, n_agents: int | None) -> list[dict]:
                "total_frames": _joined(int(hp["total_frames"]) for hp in hps),
                "wall_min_mean": sum(walls) / len(walls) / 60 if walls else "",
                "final_eval_episodes": _joined(_last(log, "eval/episodes") for log in logs)}
-        if t["algorithm"] in won:
-            w = won[t["algorithm"]]
-            row.update(win_rate_mean=w["mean"], win_rate_ci_low=w["mean_ci_low"], win_rate_ci_high=w["mean_ci_high"])
+        if t["algorithm"] in extra:
+            w = extra[t["algorithm"]]
+            row.update(episode_metric=metric.removeprefix("eval/"), episode_metric_mean=w["mean"],
+                       episode_metric_ci_low=w["mean_ci_low"], episode_metric_ci_high=w["mean_ci_high"])
         rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
     return rows
 
@@ -112,7 +133,8 @@ def write_suite(task: str, found, n_agents: int | None, results: Path, tag: str 
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     paths = [write_csv(suite_rows(task, found, n_agents), CSV_FIELDS, results / f"reproduce_{task}{tag}.csv")]
-    for metric, suffix in (("eval/ep_reward", ""), ("eval/battle_won", "_winrate")):
+    metric = episode_metric(found)
+    for metric, suffix in [("eval/ep_reward", "")] + ([(metric, "_" + metric[5:])] if metric else []):
         runs = _runs(found, metric)
         if runs:
             paths.append(plot_curves(group_curves(runs, REPS, SEED), "frames", metric,
@@ -127,8 +149,9 @@ def _ci(row: dict, key: str) -> str:
 def table_row(row: dict) -> dict:
     """A ``TABLE_FIELDS`` row from a ``reproduce_<task>.csv`` row and ``REFERENCES``."""
     ours = f"{_ci(row, 'return')}, n={row['n_seeds']} seeds"
-    if row.get("win_rate_mean"):
-        ours += f"; win rate {_ci(row, 'win_rate')}"
+    if row.get("episode_metric_mean"):
+        name = row["episode_metric"]
+        ours += f"; {METRIC_LABELS.get(name, name.replace('_', ' '))} {_ci(row, 'episode_metric')}"
     ref = REFERENCES.get((row["task"], row["variant"]))
     per_agent = f"{float(row['return_per_agent']):.3g}" if row.get("return_per_agent") else "-"
     wall = f"{float(row['wall_min_mean']):.3g}" if row.get("wall_min_mean") else "-"
@@ -150,7 +173,8 @@ def write_table(results: Path) -> Path:
             rows += [table_row(r) for r in csv.DictReader(f)]
     text = ["# Reproductions: our final greedy return beside the published numbers", "",
             "Ours: mean over seeds of each run's final greedy evaluation return, 95% percentile-bootstrap interval "
-            f"over seeds ({REPS} resamples); on SMAX also the battle win rate. 'per agent': the mean divided by "
+            f"over seeds ({REPS} resamples); beside it the env's own episode metric where it logs one (SMAX: "
+            "win rate; GridWorld: items collected). 'per agent': the mean divided by "
             "the number of agents. A published number is given only where our references state it; read its "
             "metric before comparing.", "",
             markdown_table(rows, TABLE_FIELDS) if rows else "No reproduce_*.csv yet.", ""]

@@ -27,8 +27,8 @@ def finished_episodes(td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def finished_flags(td: TensorDictBase, key: str) -> torch.Tensor | None:
-    """A flag the env sets on an episode's last step (e.g. ``"battle_won"``), one value per episode that
-    ends inside ``td``; None when the env has no such key.
+    """A flag or value the env sets on an episode's last step (e.g. ``"battle_won"``, GridWorld's
+    ``"items_collected"``), one value per episode that ends inside ``td``; None when the env has no such key.
 
     >>> import torch
     >>> from tensordict import TensorDict

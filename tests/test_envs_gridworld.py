@@ -66,6 +66,24 @@ def test_collecting_next_to_food_pays_and_far_away_does_not():
     assert out["reward"].item() == 0.0
     out = _step(env, [0, 0])  # no-op next to food pays nothing
     assert out["reward"].item() == 0.0
+    assert out["items_collected"].tolist() == [[1.0]]  # the episode's count so far
+
+
+def test_evaluation_reports_the_items_each_episode_collected():
+    """``eval/items_collected`` is the mean of the episodes' own counts (read on their last steps), and
+    return = items x food_reward - step_cost x length, the identity the reproduction table relies on."""
+    from tensordict.nn import TensorDictModule
+
+    from marl_torchrl.envs.face import standard_face
+    from marl_torchrl.evaluate import evaluate_policy
+
+    env = standard_face(GridWorld25(num_envs=16, size=5, n_agents=2, n_food=3), max_steps=20)
+    env.set_seed(0)
+    always_collect = TensorDictModule(lambda obs: torch.full(obs.shape[:-1], COLLECT), [keys.OBS], [keys.ACTION])
+    out = evaluate_policy(env, always_collect)
+    assert 0.0 < out["eval/items_collected"] < 3.0  # some food starts out of reach of a still agent
+    items_from_return = out["eval/ep_reward"] + 0.01 * out["eval/ep_length"]
+    assert out["eval/items_collected"] == pytest.approx(items_from_return, abs=1e-5)
 
 
 def test_episode_terminates_when_all_food_is_gone():
@@ -117,3 +135,4 @@ def test_tiny_qmix_run(make_cfg, tmp_path):
                     "train.updates_per_batch=2", "eval.episodes=2", "eval.interval_frames=80", "model.hidden_dim=16"])
     metrics = run(cfg, tmp_path)
     assert "eval/ep_reward" in metrics and "train/loss" in metrics
+    assert 0.0 <= metrics["eval/items_collected"] <= 4.0

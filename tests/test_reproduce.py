@@ -77,11 +77,12 @@ def test_csv_and_table(out, tmp_path):
     assert float(vdn["return_ci_low"]) <= 0.6 <= float(vdn["return_ci_high"])
     assert float(vdn["return_per_agent"]) == pytest.approx(0.3)
     assert float(vdn["wall_min_mean"]) == pytest.approx(0.64 / 60, abs=1e-4)
-    assert vdn["win_rate_mean"] == ""
+    assert vdn["episode_metric"] == vdn["episode_metric_mean"] == ""
     # a SMAX csv with a win rate, as write_suite writes it: the table shows it beside its reference
     smax = {**dict.fromkeys(reproduce_table.CSV_FIELDS, ""), "task": "smax_3m", "variant": "pqn_vdn", "n_seeds": 3,
             "return_mean": 1.5, "return_ci_low": 1.0, "return_ci_high": 2.0, "total_frames": 4000,
-            "win_rate_mean": 0.9, "win_rate_ci_low": 0.8, "win_rate_ci_high": 1.0}
+            "episode_metric": "battle_won", "episode_metric_mean": 0.9, "episode_metric_ci_low": 0.8,
+            "episode_metric_ci_high": 1.0}
     reproduce_table.write_csv([smax], reproduce_table.CSV_FIELDS, results / "reproduce_smax_3m.csv")
     assert reproduce.main(["--table", "--results", str(results)]) == 0
     table = (results / "reproduce_table.md").read_text()

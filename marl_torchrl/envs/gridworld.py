@@ -21,6 +21,10 @@ Rules:
   the fraction of the time limit used (1). In general ``3 F + 6``.
 - **State** (``2 A + 3 F + 1``, 21): all agents' and food positions (scaled), food presence, and the
   fraction of the time limit used.
+- **Items collected** (root ``"items_collected"`` ``[E, 1]``): the food items collected so far in the
+  episode; read on an episode's last step it is the episode's count (``episode_metric_keys``: logged as
+  ``rollout/items_collected`` and ``eval/items_collected``). The return is this count x ``food_reward``
+  minus ``step_cost`` x the episode's length.
 
 >>> from marl_torchrl.envs import describe, make_env
 >>> env = make_env({"family": "gridworld", "task": "gridworld25", "num_envs": 3}, seed=0)
@@ -43,6 +47,7 @@ from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 # no-op, up, down, left, right, collect
 MOVES = torch.tensor([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0], [0, 0]])
 COLLECT = 5
+ITEMS = "items_collected"
 OPTIONS = ("size", "n_agents", "n_food", "agents_to_collect", "food_reward", "step_cost")  # GridWorldConfig keys
 
 
@@ -53,7 +58,11 @@ class GridWorld25(EnvBase):
     >>> td = env.reset()
     >>> td["agents", "observation"].shape, td["state"].shape
     (torch.Size([2, 2, 9]), torch.Size([2, 8]))
+    >>> td["items_collected"].tolist()
+    [[0.0], [0.0]]
     """
+
+    episode_metric_keys = {"items_collected": "items_collected"}
 
     def __init__(self, num_envs: int = 1, *, size: int = 25, n_agents: int = 4, n_food: int = 4,
                  agents_to_collect: int = 1, food_reward: float = 1.0, step_cost: float = 0.01, time_limit: int = 100,
@@ -70,6 +79,7 @@ class GridWorld25(EnvBase):
         self.full_observation_spec = Composite(
             agents=Composite(observation=Bounded(-1.0, 1.0, shape=(e, a, obs_dim), device=device), shape=(e, a)),
             state=Bounded(0.0, 1.0, shape=(e, state_dim), device=device),
+            items_collected=Bounded(0.0, float(f), shape=(e, 1), device=device),
             shape=(e,),
         )
         self.full_action_spec = Composite(
@@ -124,7 +134,8 @@ class GridWorld25(EnvBase):
         obs = torch.cat([pos, food_feats, nearest, can, time.unsqueeze(1).expand(-1, self.n_agents, 1)], dim=-1)
         state = torch.cat([pos.flatten(1), food.flatten(1), self.present.float(), time], dim=-1)
         agents = TensorDict({keys.OBS[1]: obs}, batch_size=obs.shape[:-1])
-        return TensorDict({keys.GROUP: agents, keys.STATE: state}, batch_size=self.batch_size)
+        items = (self.n_food - self.present.sum(-1, keepdim=True)).float()  # [E, 1]
+        return TensorDict({keys.GROUP: agents, keys.STATE: state, ITEMS: items}, batch_size=self.batch_size)
 
     def _reset(self, tensordict: TensorDictBase | None, **kwargs) -> TensorDictBase:
         if tensordict is not None and "_reset" in tensordict.keys():
