@@ -151,7 +151,6 @@ def test_k_run_resumes_and_a_seed_resumes_alone(runs, tmp_path):
     (["algorithm=qplex"], ["num_seeds=2", "mixer qplex"]),
     (["logger=[csv,wandb]"], ["num_seeds=2", "wandb"]),
     (["resume=/nope/checkpoint_64.pt"], ["num_seeds=2", "run dir", "/nope/checkpoint_64.pt"]),
-    (["resume=auto"], ["num_seeds=2", "resume=auto"]),
 ])
 def test_unsupported_settings_are_one_config_error(overrides, words):
     with pytest.raises(ConfigError) as err:

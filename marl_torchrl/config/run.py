@@ -214,9 +214,7 @@ def check_stacked_seeds(cfg: "RunConfig") -> None:
                           f"decomposition with mixer null, vdn, qmix or nonmonotonic), not {what}")
     if "wandb" in cfg.logger:
         raise ConfigError(f"num_seeds={k} cannot log to wandb (one wandb run per process); use logger=[csv,tensorboard]")
-    if cfg.resume == "auto":
-        raise ConfigError(f"num_seeds={k} does not take resume=auto yet; resume=<the K-run's dir> continues all seeds")
-    if cfg.resume:
+    if cfg.resume and cfg.resume != "auto":  # auto: resolved against the run dir (marl_torchrl.seeds.resume)
         from marl_torchrl.faults import newest_checkpoint
 
         if not Path(cfg.resume).is_dir():
