@@ -39,6 +39,7 @@ KINDS = {
                          ModelConfig(hidden_dim=8, layer_norm=True, input_norm=True)),
     "pqn_qmix_gru_std": (PQNConfig(name="pqn_qmix", mixer="qmix", standardise_rewards=True, td_lambda=0.6,
                                    mixer_options={"mixing_embed_dim": 8}), ModelConfig(hidden_dim=8, layer_norm=True)),
+    "pqn_nonmonotonic_mlp": (PQNConfig(name="pqn_qmix", mixer="nonmonotonic"), ModelConfig(type="mlp", hidden_dim=8)),
 }
 
 
