@@ -34,9 +34,17 @@ def run(cfg: Any, run_dir: str | Path) -> dict:
     last logged metrics, or ``{}`` when ``resume=auto`` finds the run finished. The run's files go to
     ``run_dir``; ``resume=auto`` prints which it did (skipped, continued or started). With ``num_seeds=K > 1``
     the K seeds train together (:mod:`marl_torchrl.seeds.loop`), each in ``run_dir/seed_<s>``, and the result
-    is ``{seed: its last logged metrics}``."""
+    is ``{seed: its last logged metrics}`` (``resume=auto`` decides for all seeds together,
+    :mod:`marl_torchrl.seeds.resume`)."""
     cfg = to_run_config(cfg)
     if cfg.num_seeds > 1:
+        from marl_torchrl.seeds.resume import auto_resume_seeds
+
+        cfg, lines = auto_resume_seeds(cfg, run_dir)
+        for line in lines:
+            print(line, flush=True)
+        if cfg is None:
+            return {}
         from marl_torchrl.seeds.loop import setup_seeds, train_seeds
 
         return train_seeds(setup_seeds(cfg, Path(run_dir)))

@@ -147,11 +147,10 @@ def test_k_run_resumes_and_a_seed_resumes_alone(runs, tmp_path):
 @pytest.mark.parametrize("overrides, words", [
     (["algorithm=facmac"], ["num_seeds=2", "facmac"]),
     (["algorithm=ow_qmix"], ["num_seeds=2", "ow_qmix"]),
-    (["algorithm=pqn_vdn"], ["num_seeds=2", "pqn_vdn"]),
+    (["algorithm=pqn_vdn", "algorithm.mixer=qplex"], ["num_seeds=2", "pqn_vdn (mixer qplex)"]),
     (["algorithm=qplex"], ["num_seeds=2", "mixer qplex"]),
     (["logger=[csv,wandb]"], ["num_seeds=2", "wandb"]),
     (["resume=/nope/checkpoint_64.pt"], ["num_seeds=2", "run dir", "/nope/checkpoint_64.pt"]),
-    (["resume=auto"], ["num_seeds=2", "resume=auto"]),
 ])
 def test_unsupported_settings_are_one_config_error(overrides, words):
     with pytest.raises(ConfigError) as err:

@@ -140,7 +140,8 @@ class RunConfig:
     seed: int = opt(0, "seed of torch, the envs and the replay sampler", non_negative)
     num_seeds: int = opt(1, "train seeds seed, seed+1, ..., seed+num_seeds-1 at once in this process, their updates as "
                             "one batched computation; each seed runs as alone, in <run dir>/seed_<s> with a single "
-                            "run's files (docs/stacked_seeds.md). > 1: iql, vdn, qmix, qmix_nonmono only",
+                            "run's files (docs/stacked_seeds.md). > 1: iql, vdn, qmix, qmix_nonmono, pqn_iql, pqn_vdn, "
+                            "pqn_qmix only",
                          _int_positive)
     device: str = opt("cpu", "where env, policy, replay and training live", _device)
     threads: Optional[int] = opt(1, "torch threads (small nets: 1 is fastest on CPU); null = torch's default",
@@ -195,28 +196,32 @@ def seed_dir(run_dir: str | Path, seed: int) -> Path:
 
 
 def check_stacked_seeds(cfg: "RunConfig") -> None:
-    """``num_seeds > 1``: what the stacked learner supports (replay-based value decomposition with a stackable
-    mixer), logged per seed (no wandb: one wandb run per process), resumed from the run dir of all the seeds.
+    """``num_seeds > 1``: what the stacked learner supports (value decomposition with a stackable mixer, from
+    replay or PQN's rollouts), logged per seed (no wandb: one wandb run per process), resumed from the run dir
+    of all the seeds (or ``resume=auto``, resolved against it when the run starts).
 
     >>> from marl_torchrl.config.algorithms import FACMACConfig
+    >>> from marl_torchrl.config.pqn import PQNConfig
+    >>> check_stacked_seeds(RunConfig(algorithm=PQNConfig(name="pqn_qmix", mixer="qmix"), num_seeds=2))
     >>> check_stacked_seeds(RunConfig(algorithm=FACMACConfig(name="facmac"), num_seeds=2))
     Traceback (most recent call last):
     ...
-    marl_torchrl.registry.ConfigError: num_seeds=2 supports algorithm=iql|vdn|qmix|qmix_nonmono (replay-based value decomposition with mixer null, vdn, qmix or nonmonotonic), not facmac
+    marl_torchrl.registry.ConfigError: num_seeds=2 supports algorithm=iql|vdn|qmix|qmix_nonmono|pqn_iql|pqn_vdn|pqn_qmix (value decomposition from replay or PQN, with mixer null, vdn, qmix or nonmonotonic), not facmac
     """
     from marl_torchrl.config.algorithms import ValueDecompositionConfig
+    from marl_torchrl.config.pqn import PQNConfig
 
     algo, k = cfg.algorithm, cfg.num_seeds
-    if type(algo) is not ValueDecompositionConfig or algo.mixer not in STACKED_MIXERS:
+    decomposes = type(algo) in (ValueDecompositionConfig, PQNConfig)
+    if not decomposes or algo.mixer not in STACKED_MIXERS:
         name = getattr(algo, "name", type(algo).__name__)
-        what = f"{name} (mixer {algo.mixer})" if type(algo) is ValueDecompositionConfig else name
-        raise ConfigError(f"num_seeds={k} supports algorithm=iql|vdn|qmix|qmix_nonmono (replay-based value "
-                          f"decomposition with mixer null, vdn, qmix or nonmonotonic), not {what}")
+        what = f"{name} (mixer {algo.mixer})" if decomposes else name
+        raise ConfigError(f"num_seeds={k} supports algorithm=iql|vdn|qmix|qmix_nonmono|pqn_iql|pqn_vdn|pqn_qmix "
+                          f"(value decomposition from replay or PQN, with mixer null, vdn, qmix or nonmonotonic), "
+                          f"not {what}")
     if "wandb" in cfg.logger:
         raise ConfigError(f"num_seeds={k} cannot log to wandb (one wandb run per process); use logger=[csv,tensorboard]")
-    if cfg.resume == "auto":
-        raise ConfigError(f"num_seeds={k} does not take resume=auto yet; resume=<the K-run's dir> continues all seeds")
-    if cfg.resume:
+    if cfg.resume and cfg.resume != "auto":  # auto: resolved against the run dir (marl_torchrl.seeds.resume)
         from marl_torchrl.faults import newest_checkpoint
 
         if not Path(cfg.resume).is_dir():

@@ -117,7 +117,9 @@ class PQNLoss(SequenceLoss):
         return q_lambda_returns(reward, td.get(_next(k.terminated)), td.get(_next(k.done)), next_value,
                                 gamma=self.gamma, lam=self.td_lambda)
 
-    def forward(self, td: TensorDictBase) -> TensorDictBase:
+    def step_values(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per step of the rollout rows ``td``: the mixed chosen Q-values ``[E, T, 1]`` (``[E, T, A]``
+        without a mixer), their Q(lambda) targets, and each agent's chosen Q-value ``[E, T, A, 1]``."""
         k = self.tensor_keys
         obs, state, avail = td.get(k.observation), td.get(k.state, None), td.get(k.action_mask, None)
         action = td.get(k.action).unsqueeze(-1)  # [E, T, A, 1]
@@ -126,14 +128,27 @@ class PQNLoss(SequenceLoss):
         chosen = q.gather(-1, action)  # [E, T, A, 1]
         q_taken = mix_values(self.mixer, chosen, state, actions=action, action_values=q, action_mask=avail,
                              observations=obs)
-        err = q_taken - target
-        return TensorDict({
-            "loss": err.pow(2).mean(),
-            "td_error": err.detach().abs().mean(),
-            "q_value": q_taken.detach().mean(),
-            "agent_q_value": chosen.detach().mean(),
-            "target_value": target.mean(),
-        }, batch_size=[])
+        return q_taken, target, chosen
+
+    def forward(self, td: TensorDictBase) -> TensorDictBase:
+        return TensorDict(loss_terms(*self.step_values(td), torch.mean), batch_size=[])
+
+
+def loss_terms(q_taken: torch.Tensor, target: torch.Tensor, chosen: torch.Tensor, mean) -> dict[str, torch.Tensor]:
+    """The loss (mean squared error of ``q_taken`` against ``target``) and its diagnostics, each reduced by
+    ``mean`` (``torch.mean``; the stacked seeds' loss: a mean per seed).
+
+    >>> loss_terms(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]), torch.zeros(2, 1), torch.mean)["loss"]
+    tensor(5.)
+    """
+    err = q_taken - target
+    return {
+        "loss": mean(err.pow(2)),
+        "td_error": mean(err.detach().abs()),
+        "q_value": mean(q_taken.detach()),
+        "agent_q_value": mean(chosen.detach()),
+        "target_value": mean(target),
+    }
 
 
 def random_rollout(*, envs: int, steps: int, n_agents: int, obs_dim: int, n_actions: int, state_dim: int,

@@ -16,6 +16,12 @@ linear layer is one batched product over the seeds, and a GRU runs as
 (torch.Size([15, 6, 2, 4]), torch.Size([15, 2, 8]))
 >>> torch.allclose(q[5:10], nets[1].unroll(obs[5:10], h0[5:10])[0], atol=1e-5)   # seed 1's rows
 True
+>>> starts = torch.rand(15, 6) < 0.3                                     # episodes restart inside rows
+>>> q, hs = stack.unroll(obs, h0, all_hidden=True, starts=starts)
+>>> torch.allclose(hs[5:10], nets[1].unroll(obs[5:10], h0[5:10], all_hidden=True, starts=starts[5:10])[1], atol=1e-5)
+True
+>>> torch.allclose(stack(obs[:, 0], h0)[0][10:], nets[2](obs[10:, 0], h0[10:])[0], atol=1e-5)   # one step
+True
 """
 from __future__ import annotations
 
@@ -56,9 +62,20 @@ class StackedAgentNet:
         x = obs.reshape(self.k, -1, obs.shape[-1])
         return stacked_layers([n.body for n in self.nets], x) if len(first.body) else x
 
-    def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None):
+    def __call__(self, obs: torch.Tensor, hidden: torch.Tensor | None = None):
+        """One step of every row of folded ``obs [K * B, ..., A, F]`` (``hidden [K * B, ..., A, H]``, None:
+        zeros) -> ``(out, next_hidden)``, as ``SharedAgentNet.forward`` (``next_hidden`` None for MLP nets)."""
+        lead, (a, f) = obs.shape[:-2], obs.shape[-2:]
+        h = None if hidden is None else hidden.reshape(-1, a, self.hidden_dim)
+        out, h = self.unroll(obs.reshape(-1, 1, a, f), h)
+        return out.view(*lead, a, -1), None if h is None else h.view(*lead, a, self.hidden_dim)
+
+    def unroll(self, obs: torch.Tensor, h0: torch.Tensor | None = None, *, all_hidden: bool = False,
+               starts: torch.Tensor | None = None):
         """``obs [K * B, T, A, F]``, ``h0 [K * B, A, H]`` (None: zeros) -> ``(out [K * B, T, A, n], h_T)``;
-        ``h_T`` is ``[K * B, A, H]`` (None for MLP nets), as ``SharedAgentNet.unroll``."""
+        ``h_T`` is ``[K * B, A, H]`` (None for MLP nets), with ``all_hidden`` the state after every step
+        ``[K * B, T, A, H]``; ``starts [K * B, T]`` zeroes the state before the marked steps: as
+        ``SharedAgentNet.unroll``."""
         kb, t, a, f = obs.shape
         k, b = self.k, kb // self.k
         if b * k != kb:
@@ -70,11 +87,17 @@ class StackedAgentNet:
         x = self._features(obs.view(k, b, t, a, f).transpose(1, 2))  # time-major inside each seed
         hd = self.hidden_dim
         h0 = obs.new_zeros(k, b * a, hd) if h0 is None else h0.reshape(k, b * a, hd)
+        keep = None
+        if starts is not None:  # [K * B, T] -> [K, T, B * A, 1], the rows' order
+            keep = (~starts.bool()).view(k, b, t, 1).transpose(1, 2).expand(k, t, b, a).reshape(k, t, b * a, 1)
         grus = [n.gru for n in self.nets]
         hs = stacked_gru(
             x.view(k, t, b * a, -1), h0,
             stacked(grus, "weight_ih_l0").transpose(1, 2), stacked(grus, "bias_ih_l0").unsqueeze(1),
-            stacked(grus, "weight_hh_l0").transpose(1, 2), stacked(grus, "bias_hh_l0").unsqueeze(1),
+            stacked(grus, "weight_hh_l0").transpose(1, 2), stacked(grus, "bias_hh_l0").unsqueeze(1), keep,
         )  # [K, T, B * A, H]
         out = stacked_layers(heads, hs.reshape(k, t * b * a, hd)).view(k, t, b, a, -1)
-        return out.transpose(1, 2).reshape(kb, t, a, -1), hs[:, -1].reshape(kb, a, hd)
+        out = out.transpose(1, 2).reshape(kb, t, a, -1)
+        if all_hidden:
+            return out, hs.view(k, t, b, a, hd).transpose(1, 2).reshape(kb, t, a, hd)
+        return out, hs[:, -1].reshape(kb, a, hd)

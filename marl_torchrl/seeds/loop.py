@@ -17,7 +17,9 @@ in a K-run starts from exactly the parameters and env seeds of seed ``s`` alone,
 float rounding of the stacked kernels (``tests/test_stacked_loop.py``). Its run dir is a single run's
 (same files, same columns; ``models/`` holds its own checkpoints, which evaluate and resume as a single
 run's); ``marl-report <run dir>`` reads K runs. ``resume=<run dir>`` continues every seed from its own
-newest checkpoint.
+newest checkpoint (``resume=auto``: :mod:`~marl_torchrl.seeds.resume`). On-policy PQN takes the same loop:
+each seed's rollout path yields its ``epochs x minibatches`` minibatches on its own stream, and the j-th of
+every seed is one stacked step (:class:`~marl_torchrl.seeds.pqn_loss.StackedPQNLoss`).
 """
 from __future__ import annotations
 

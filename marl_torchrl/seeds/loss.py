@@ -46,7 +46,7 @@ from marl_torchrl.registry import ConfigError
 from marl_torchrl.seeds.agents import StackedAgentNet
 from marl_torchrl.seeds.mixers import StackedMixer
 
-__all__ = ["StackedValueDecompositionLoss", "per_seed_mean"]
+__all__ = ["StackedValueDecompositionLoss", "fold_batches", "per_seed_mean", "per_seed_rewards"]
 
 _SHARED = ("gamma", "td_lambda", "double_q", "burn_in", "loss_function", "skip_unread_steps")
 
@@ -59,6 +59,32 @@ def per_seed_mean(value: torch.Tensor, valid: torch.Tensor, k: int) -> torch.Ten
     """
     w = valid.expand_as(value)
     return (value * w).reshape(k, -1).sum(1) / w.reshape(k, -1).sum(1).clamp_min(1.0)
+
+
+def fold_batches(batches: Sequence[TensorDictBase], k: int) -> TensorDictBase:
+    """One ``[K * B, ...]`` batch from the K seeds' ``[B, ...]`` batches (seed ``k``'s rows: block ``k``).
+
+    >>> fold_batches([TensorDict({"x": torch.zeros(2, 3)}, [2]), TensorDict({"x": torch.ones(2, 3)}, [2])], 2).shape
+    torch.Size([4])
+    """
+    if len(batches) != k:
+        raise ValueError(f"{k} seeds need {k} batches, got {len(batches)}")
+    return torch.cat(list(batches), dim=0)
+
+
+def per_seed_rewards(losses: Sequence, reward: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Folded ``[K * B, ...]`` rewards, each seed's rows through its own loss's ``rewards`` (its own reward
+    standardiser: running statistics stay per seed); unchanged when the losses do not standardise.
+
+    >>> from types import SimpleNamespace
+    >>> losses = [SimpleNamespace(reward_norm=1, rewards=lambda r, v, s=s: r * s) for s in (1.0, 10.0)]
+    >>> per_seed_rewards(losses, torch.ones(4, 1), torch.ones(4, 1)).flatten().tolist()
+    [1.0, 1.0, 10.0, 10.0]
+    """
+    if losses[0].reward_norm is None:
+        return reward
+    parts = zip(losses, reward.chunk(len(losses)), valid.chunk(len(losses)))
+    return torch.cat([loss.rewards(r, v) for loss, r, v in parts])
 
 
 class StackedValueDecompositionLoss:
@@ -88,16 +114,10 @@ class StackedValueDecompositionLoss:
 
     def fold(self, batches: Sequence[TensorDictBase]) -> TensorDictBase:
         """One ``[K * B]`` batch from the K seeds' ``[B]`` batches (same ``B`` and sequence length)."""
-        if len(batches) != self.k:
-            raise ValueError(f"{self.k} seeds need {self.k} batches, got {len(batches)}")
-        return torch.cat(list(batches), dim=0)
+        return fold_batches(batches, self.k)
 
     def _rewards(self, reward: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Each seed's rewards through its own loss's standardiser (running statistics stay per seed)."""
-        if self.losses[0].reward_norm is None:
-            return reward
-        parts = zip(self.losses, reward.chunk(self.k), valid.chunk(self.k))
-        return torch.cat([loss.rewards(r, v) for loss, r, v in parts])
+        return per_seed_rewards(self.losses, reward, valid)
 
     def __call__(self, batches: Sequence[TensorDictBase]) -> TensorDict:
         return self.forward(batches)

@@ -3,7 +3,8 @@
 Each seed keeps everything a single run has, built the same way: its own
 :class:`~marl_torchrl.algorithms.base.AlgorithmParts` (networks, target networks, optimiser with its own
 state and step count, target updater, exploration schedule). Only the loss's forward and backward are
-shared: :class:`~marl_torchrl.seeds.loss.StackedValueDecompositionLoss` computes all K losses at once
+shared: :class:`~marl_torchrl.seeds.loss.StackedValueDecompositionLoss` (or, for PQN,
+:class:`~marl_torchrl.seeds.pqn_loss.StackedPQNLoss`) computes all K losses at once
 and one backward of their sum gives every seed exactly the gradient of its own loss (the seeds share
 no parameter). Then, as :func:`~marl_torchrl.update.gradient_step` does for one: the gradient norm over
 each seed's own parameters is clipped (:func:`clip_per_seed`, all seeds in one go), a seed whose loss or
@@ -41,11 +42,26 @@ import torch
 from tensordict import TensorDictBase
 
 from marl_torchrl.algorithms.base import AlgorithmParts
-from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
-from marl_torchrl.registry import ConfigError
+from marl_torchrl.config import schema_name
+from marl_torchrl.objectives.pqn import PQNLoss
+from marl_torchrl.registry import ALGORITHMS, ConfigError
 from marl_torchrl.seeds.loss import StackedValueDecompositionLoss
+from marl_torchrl.seeds.pqn_loss import StackedPQNLoss
 
-__all__ = ["StackedLearners", "clip_per_seed"]
+__all__ = ["StackedLearners", "clip_per_seed", "stacked_loss"]
+
+
+def stacked_loss(losses: Sequence) -> StackedValueDecompositionLoss | StackedPQNLoss:
+    """The K seeds' losses as one: :class:`StackedPQNLoss` for PQN, else :class:`StackedValueDecompositionLoss`
+    (which refuses, in one line, what it cannot stack).
+
+    >>> from marl_torchrl.modules.agents import SharedAgentNet
+    >>> type(stacked_loss([PQNLoss(SharedAgentNet(3, 2, 4), None) for _ in range(2)])).__name__
+    'StackedPQNLoss'
+    """
+    if any(isinstance(loss, PQNLoss) for loss in losses):
+        return StackedPQNLoss(losses)
+    return StackedValueDecompositionLoss(losses)
 
 
 def clip_per_seed(parts: Sequence[AlgorithmParts]) -> torch.Tensor:
@@ -77,7 +93,8 @@ def clip_per_seed(parts: Sequence[AlgorithmParts]) -> torch.Tensor:
 
 
 class StackedLearners:
-    """K value-decomposition learners (IQL, VDN, QMIX, non-monotonic QMIX) stepped as one computation.
+    """K value-decomposition learners (IQL, VDN, QMIX, non-monotonic QMIX from replay, or PQN on its rollouts)
+    stepped as one computation.
 
     Args:
         parts: one :class:`AlgorithmParts` per seed, of one configuration (same algorithm, model and
@@ -89,17 +106,17 @@ class StackedLearners:
         for p in self.parts:
             if list(p.optimizers) != ["loss"]:
                 raise ConfigError(f"stacked seeds need one optimiser per seed, 'loss'; got {list(p.optimizers)}")
-        self.loss = StackedValueDecompositionLoss([p.loss for p in self.parts])
+        self.loss = stacked_loss([p.loss for p in self.parts])
 
     @classmethod
     def build(cls, seeds: Sequence[int], cfg: Any, model_cfg: Any, info, device, total_frames: int, *,
               burn_in: int = 0) -> "StackedLearners":
         """Build each seed's parts after ``torch.manual_seed(seed)``, as a single run of that seed does
         (its initial parameters are that run's when nothing else draws from torch's generator first)."""
-        parts = []
+        builder, parts = ALGORITHMS.get(schema_name(cfg, "algorithm")), []
         for seed in seeds:
             torch.manual_seed(seed)
-            parts.append(build_value_decomposition(cfg, model_cfg, info, device, total_frames, burn_in=burn_in))
+            parts.append(builder(cfg, model_cfg, info, device, total_frames, burn_in=burn_in))
         return cls(parts)
 
     @property
