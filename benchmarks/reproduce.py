@@ -6,6 +6,7 @@ then a per-task CSV and curve plot, and one markdown table of all tasks beside t
     python benchmarks/reproduce.py --suite smax_3m --seeds 0 1 2 --dry-run    # what would be skipped/resumed/started
     python benchmarks/reproduce.py --suite lbf_8x8_2p_2f_coop --algorithms vdn --seeds 0 --frames 4000 --jobs 1 \\
         --out /tmp/repro_smoke --results /tmp/repro_smoke/results             # a smoke run
+    python benchmarks/reproduce.py --suite simple_spread --seeds 0 1 2 --num-seeds 3 --jobs 2  # 3 seeds per process
     python benchmarks/reproduce.py --table                                    # only rebuild reproduce_table.md
 
 A suite is a task with a preset ``marl_torchrl/configs/experiment/<task>.yaml`` (env, budget, tuned settings);
@@ -17,7 +18,10 @@ run as one sweep (:func:`sweeps`, ``multirun.py``)::
         hydra.sweep.dir=<out>/<task> hydra.sweep.subdir=<variant>_s<seed> hydra/launcher=joblib hydra.launcher.n_jobs=<jobs>
 
 (``--jobs 1``: Hydra's basic launcher; ``--frames N`` adds ``total_frames=N`` and ``_f<N>`` to the job dirs, so that
-short runs never count as full ones). ``resume=auto`` makes each job skip a finished run dir (final model at the
+short runs never count as full ones). ``--num-seeds K`` trains each K consecutive seeds in one process
+(``seed=<first> num_seeds=K``, the stacked learners of ``marl_torchrl.seeds``): the job dir is
+``<variant>_s<first>_k<K>`` and seed s's run dir ``<job dir>/seed_<s>``, an ordinary run's files. Where a seed
+has both an ordinary and a stacked run dir, the ordinary one counts. ``resume=auto`` makes each job skip a finished run dir (final model at the
 budget), continue one with a complete checkpoint, and start any other; a sweep whose jobs are all finished is
 not started at all. Each sweep's output goes to ``<out>/<task>/sweep.log``; a failed job's line is printed, the
 other jobs go on, and the script exits 1. Ctrl-C (or SIGTERM) sends the running sweep one SIGINT, as a terminal
@@ -60,7 +64,7 @@ SUITES = {  # per task: default variants, n_agents (for return_per_agent), varia
                 "variants": {"facmac_continuous": ("facmac", CONTINUOUS), "dop_continuous": ("dop", CONTINUOUS)}},
     "gridworld25": {"algorithms": ["qmix"], "n_agents": 4},
 }
-RUN_NAME = re.compile(r"(?P<variant>.+)_s(?P<seed>\d+)(?:_f(?P<frames>\d+))?")
+RUN_NAME = re.compile(r"(?P<variant>.+)_s(?P<seed>\d+)(?:_k(?P<k>\d+))?(?:_f(?P<frames>\d+))?")
 
 
 def suite(task: str) -> dict:
@@ -76,8 +80,30 @@ def presets() -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
 
-def run_dir(out: Path, task: str, variant: str, seed: int, frames: int | None = None) -> Path:
-    return Path(out) / task / (f"{variant}_s{seed}" + (f"_f{frames}" if frames else ""))
+def run_dir(out: Path, task: str, variant: str, seed: int, frames: int | None = None, first: int | None = None,
+            k: int = 1) -> Path:
+    """Seed ``seed``'s run dir; with ``k > 1`` inside the dir of the K-run that starts at seed ``first``."""
+    f = f"_f{frames}" if frames else ""
+    if k > 1:
+        return Path(out) / task / f"{variant}_s{first}_k{k}{f}" / f"seed_{seed}"
+    return Path(out) / task / f"{variant}_s{seed}{f}"
+
+
+def chunks(seeds, k: int) -> list[list[int]]:
+    """``seeds`` cut into K-runs of ``k`` consecutive seeds (``num_seeds=k`` trains seed, ..., seed + k - 1).
+
+    >>> chunks([0, 1, 2, 3], 2)
+    [[0, 1], [2, 3]]
+    >>> chunks([0, 2], 2)
+    Traceback (most recent call last):
+    ...
+    marl_torchrl.registry.ConfigError: --num-seeds 2 needs runs of 2 consecutive seeds, got --seeds 0 2
+    """
+    seeds = sorted(seeds)
+    out = [seeds[i:i + k] for i in range(0, len(seeds), k)]
+    if k < 1 or any(c != list(range(c[0], c[0] + k)) for c in out):
+        raise ConfigError(f"--num-seeds {k} needs runs of {k} consecutive seeds, got --seeds {' '.join(map(str, seeds))}")
+    return out
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,34 +115,42 @@ def budget(task: str, variant: str, frames: int | None = None) -> int:
     return int(cfg.total_frames)
 
 
-def plan(task: str, variants, seeds, out: Path, frames: int | None = None) -> list[tuple[str, int, Path, str]]:
-    """``(variant, seed, run dir, state)`` per job; state as ``resume=auto`` will find it (``run_status``)."""
+def plan(task: str, variants, seeds, out: Path, frames: int | None = None, k: int = 1) -> list[tuple[str, int, Path, str]]:
+    """``(variant, seed, run dir, state)`` per seed; state as ``resume=auto`` will find it (``run_status``)."""
     return [(v, s, p, run_status(p, budget(task, v, frames))[0])
-            for v in variants for s in seeds for p in [run_dir(out, task, v, s, frames)]]
+            for v in variants for c in chunks(seeds, k) for s in c
+            for p in [run_dir(out, task, v, s, frames, c[0], k)]]
 
 
-def sweeps(task: str, variants, seeds, out: Path, frames: int | None = None, jobs: int = 1) -> list:
+def sweeps(task: str, variants, seeds, out: Path, frames: int | None = None, jobs: int = 1, k: int = 1) -> list:
     """``(group, marl-train -m command)`` per sweep: the variants that share their overrides, e.g. on balance
-    ``algorithm=qmix,dop`` and ``algorithm=facmac,dop env.continuous_actions=true`` (``<preset>_continuous``)."""
-    common = [f"experiment={task}", "threads=1", "logger=[csv]", *([f"total_frames={frames}"] if frames else [])]
+    ``algorithm=qmix,dop`` and ``algorithm=facmac,dop env.continuous_actions=true`` (``<preset>_continuous``);
+    with ``k > 1`` one job per K-run (``seed=<first seeds> num_seeds=k``)."""
+    common = [f"experiment={task}", "threads=1", "logger=[csv]", *([f"total_frames={frames}"] if frames else []),
+              *([f"num_seeds={k}"] if k > 1 else [])]
     groups = group_variants({v: variant_spec(task, v) for v in variants})
-    return [(g, sweep_command(g, seeds, Path(out) / task, jobs, common, f"_f{frames}" if frames else ""))
-            for g in groups]
+    firsts = [c[0] for c in chunks(seeds, k)]
+    tag = (f"_k{k}" if k > 1 else "") + (f"_f{frames}" if frames else "")
+    return [(g, sweep_command(g, firsts, Path(out) / task, jobs, common, tag)) for g in groups]
 
 
 def finished(task: str, out: Path, frames: int | None = None) -> list[tuple[str, int, Path]]:
     """``(variant, seed, dir)`` of every done run of ``task`` in ``out`` with this ``--frames`` (None: full)."""
-    found = []
-    for path in sorted((Path(out) / task).glob("*_s*")):
-        m = RUN_NAME.fullmatch(path.name)
-        if not (path.is_dir() and m and m["frames"] == (str(frames) if frames else None)):
+    found, seen = [], set()
+    named = [(m, p) for p in (Path(out) / task).glob("*_s*") for m in [RUN_NAME.fullmatch(p.name)] if m]
+    for m, path in sorted(named, key=lambda mp: (mp[0]["k"] is not None, mp[1])):  # ordinary runs first
+        if not (path.is_dir() and m["frames"] == (str(frames) if frames else None)):
             continue
-        try:
-            if run_status(path, budget(task, m["variant"], frames))[0] == "done":
-                found.append((m["variant"], int(m["seed"]), path))
-        except ConfigError as err:
-            print(f"skipped {path}: {err}", file=sys.stderr)
-    return found
+        first, k = int(m["seed"]), int(m["k"] or 1)
+        dirs = [(first, path)] if k == 1 else [(s, path / f"seed_{s}") for s in range(first, first + k)]
+        for seed, d in dirs:
+            try:
+                if (m["variant"], seed) not in seen and run_status(d, budget(task, m["variant"], frames))[0] == "done":
+                    found.append((m["variant"], seed, d))
+                    seen.add((m["variant"], seed))
+            except ConfigError as err:
+                print(f"skipped {d}: {err}", file=sys.stderr)
+    return sorted(found, key=lambda x: (x[0], x[1]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--jobs", type=int, default=2, help="jobs at a time (joblib launcher; 1: Hydra's basic launcher)")
     p.add_argument("--frames", type=int, help="total_frames for a shorter run (default: the preset's budget)")
+    p.add_argument("--num-seeds", type=int, default=1, help="train each K consecutive seeds in one process "
+                   "(num_seeds=K; algorithms it supports only)")
     p.add_argument("--out", type=Path, default=OUT, help="where the run dirs go (default %(default)s)")
     p.add_argument("--results", type=Path, default=RESULTS, help="where the CSV/PNG/table go (default %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
@@ -155,12 +191,13 @@ def main(argv=None) -> int:
         return error(f"--jobs must be at least 1, got {args.jobs}")
     variants = args.algorithms or suite(args.suite)["algorithms"]
     try:
-        jobs = plan(args.suite, variants, args.seeds, args.out, args.frames)
+        jobs = plan(args.suite, variants, args.seeds, args.out, args.frames, args.num_seeds)
     except ConfigError as err:
         return error(str(err))
     for variant, seed, path, state in jobs:
         print(f"{variant} s{seed}: " + {"done": "done, skipped", "resume": f"resume {path}", "fresh": "start"}[state])
-    todo = [(g, cmd) for g, cmd in sweeps(args.suite, variants, args.seeds, args.out, args.frames, args.jobs)
+    todo = [(g, cmd) for g, cmd in sweeps(args.suite, variants, args.seeds, args.out, args.frames, args.jobs,
+                                          args.num_seeds)
             if any(state != "done" for v, _, _, state in jobs if v in g.variants)]  # all finished: not started
     if args.dry_run:
         for g, cmd in todo:

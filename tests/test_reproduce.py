@@ -104,6 +104,27 @@ def test_dry_run(out, capsys):
     assert (out / TASK / "qmix_s1_f64").exists() and not (out / TASK / "qmix_s2_f64").exists()  # nothing touched
 
 
+def test_stacked_seeds_one_job_per_k_run_and_ordinary_run_dirs_win(out, capsys):
+    """``--num-seeds K``: one ``num_seeds=K`` job per K consecutive seeds, seed s in ``<job dir>/seed_<s>``; a seed
+    with an ordinary run dir too counts once, from the ordinary dir; seeds that are not K-runs: one error line."""
+    base = out / TASK
+    for seed, value in ((0, 0.2), (1, 0.4)):  # a finished K-run of vdn seeds 0-1; vdn_s0_f64 also exists
+        fake_run(base / "vdn_s0_k2_f64" / f"seed_{seed}", "vdn", seed, [(32, 0.0), (64, value)])
+        fake_run(base / "qmix_s2_k2_f64" / f"seed_{seed + 2}", "qmix", seed + 2, [(32, 0.0), (64, value)])
+    found = {(v, s): p for v, s, p in reproduce.finished(TASK, out, 64)}
+    assert found[("qmix", 3)] == base / "qmix_s2_k2_f64" / "seed_3"
+    assert found[("vdn", 0)] == base / "vdn_s0_f64" and found[("vdn", 1)] == base / "vdn_s1_f64"
+    cmd = reproduce.sweeps(TASK, ["qmix", "vdn"], [2, 3], out, 64, jobs=2, k=2)[0][1]
+    assert {"num_seeds=2", "seed=2", "hydra.sweep.subdir=${algorithm.name}_s${seed}_k2_f64"} <= set(cmd)
+    states = {(v, s): (p, st) for v, s, p, st in reproduce.plan(TASK, ["vdn"], [0, 1, 2, 3], out, 64, k=2)}
+    assert states[("vdn", 1)] == (base / "vdn_s0_k2_f64" / "seed_1", "done")
+    assert states[("vdn", 3)] == (base / "vdn_s2_k2_f64" / "seed_3", "fresh")
+    assert reproduce.main(["--suite", TASK, "--seeds", "0", "2", "--num-seeds", "2", "--out", str(out),
+                           "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --num-seeds 2 needs runs of 2 consecutive seeds")
+
+
 def test_unknown_suite(monkeypatch, capsys):
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--suite", "no_such_task"],
                        capture_output=True, text=True, cwd=ROOT)
