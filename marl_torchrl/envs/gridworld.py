@@ -174,7 +174,7 @@ class GridWorld25(EnvBase):
 
     def reset_blocks_from(self, sources, rng) -> None:
         """Hold K seeds' envs as blocks of E: block ``k`` draws its resets as ``sources[k]`` (seed ``k``'s own
-        E-env GridWorld25, never stepped) would, from its generator, inside ``rng(k)``
+        E-env GridWorld25, never stepped) would, from its generator (``rng``: unused, nothing else draws)
         (:class:`~marl_torchrl.envs.gridworld_blocks.GridSeedBlocks`, which has an example)."""
         self._blocks = GridSeedBlocks(self, sources, rng)
 

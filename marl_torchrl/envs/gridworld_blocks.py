@@ -5,10 +5,12 @@ reset of ``n`` envs is one ``torch.rand(n, size * size)`` from it, in env index 
 nothing. :class:`GridSeedBlocks` makes block ``k`` (envs ``k * E ... (k + 1) * E - 1``) draw its resets
 from seed ``k``'s own E-env GridWorld25 (its *source*, which is never stepped or reset itself): on every
 reset, the first and every later auto-reset, block ``k``'s resetting envs are drawn with one
-``torch.rand(n_k, size * size)`` from the source's own generator (inside ``rng(k)``), the call seed
+``torch.rand(n_k, size * size)`` from the source's own generator, the call seed
 ``k``'s env alone makes when the same ``n_k`` of its envs reset; a block with no env to reset draws
 nothing, as seed ``k``'s env is then not reset at all. So block ``k`` takes the same starts as seed ``k``
 alone, in the same order, whatever the other blocks do (``tests/test_seeds_collection_blocks.py``).
+GridWorld25 draws from no other generator, so the caller's ``rng(k)`` (seed ``k``'s process-wide random
+stream) need not be switched in around a block's reset.
 
 >>> import contextlib, torch
 >>> from marl_torchrl.envs.gridworld import GridWorld25
@@ -39,8 +41,8 @@ __all__ = ["GridSeedBlocks"]
 
 
 class GridSeedBlocks:
-    """Reset draws of a GridWorld25 of ``K * E`` envs, block ``k``'s from ``sources[k]``'s generator
-    inside ``rng(k)``; see the module docstring (which has the example)."""
+    """Reset draws of a GridWorld25 of ``K * E`` envs, block ``k``'s from ``sources[k]``'s generator (``rng``
+    is kept, unused: see the module docstring, which has the example)."""
 
     def __init__(self, env, sources: Sequence, rng: Callable[[int], AbstractContextManager]):
         self.env, self.sources, self.rng = env, list(sources), rng
@@ -56,6 +58,5 @@ class GridSeedBlocks:
         cells = []
         for k, n in enumerate(counts):
             if n:
-                with self.rng(k):
-                    cells.append(self.env._draw(n, self.sources[k]._gen))
+                cells.append(self.env._draw(n, self.sources[k]._gen))
         return torch.cat(cells)

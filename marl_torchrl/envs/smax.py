@@ -230,8 +230,8 @@ class SMAXEnv(EnvBase):
 
     def reset_blocks_from(self, sources, rng) -> None:
         """Hold K seeds' envs as blocks of E: block ``k`` resets and steps on ``sources[k]``'s (seed ``k``'s own
-        E-env SMAXEnv, never stepped) key stream, one key per block split as that env splits its own
-        (:func:`~marl_torchrl.envs.smax_blocks.seed_block_streams`, which has an example)."""
+        E-env SMAXEnv, never stepped) key stream, one key per block split as that env splits its own (``rng``:
+        unused, jax draws only from the keys) (:func:`~marl_torchrl.envs.smax_blocks.seed_block_streams`, which has an example)."""
         self._key, self._reset_fn, self._step_fn = seed_block_streams(self, sources)
 
 
