@@ -4,7 +4,7 @@ Each round trains, one after another in this process, an ordinary run (``num_see
 each ``--seeds`` K (path ``stacked``: batched collection, the default where the env family can: one VMAS
 env of K x 32 envs, one policy forward) and, for comparison, K-runs for each ``--per-seed`` K with
 per-seed collection (path ``stacked-per-seed``: ``collector.batch_seeds=false``, each seed steps its own
-env), all on VMAS balance with GRU QMIX (the shipped presets: 32 envs x 100 steps per iteration, 8
+env), all on VMAS balance (or ``--env``, with ``--set`` overrides) with GRU QMIX (the shipped presets: 32 envs x 100 steps per iteration, 8
 gradient steps of 32 sequences x 100 steps), one CPU thread, ``--frames`` frames per seed, no evaluation, no logger, no checkpoint before the last. Timed: the training loop (``loop.train`` /
 ``seeds.loop.train_seeds``, set-up excluded) in wall time and in the process's CPU time (less disturbed by
 other jobs on a loaded machine). Figures are medians over ``--repeats`` rounds. Frames/s per seed, as in
@@ -16,6 +16,7 @@ Writes ``<results>/seeds_e2e<tag>.csv`` (one row per path and K: median loop wal
 and its ratio to the single run's, for both clocks, load average, peak memory, a note) and ``.png``.
 
     python benchmarks/seeds_e2e.py --frames 6400 --seeds 2 4 8 16 --per-seed 8 --repeats 1
+    python benchmarks/seeds_e2e.py --env gridworld/gridworld25 --seeds 4 --per-seed 4 --tag _gridworld25_k4
 """
 from __future__ import annotations
 
@@ -40,9 +41,10 @@ GOAL = 2.0  # the issue's goal at K = 8: end-to-end frames/s per seed >= 2x a si
 
 def one_run(k: int, batched: bool, args, out: Path) -> tuple[float, float]:
     """Train one run of ``k`` seeds (batched or per-seed collection); returns the loop's (wall, CPU) seconds."""
-    cfg = compose_config("algorithm=qmix", "env=vmas/balance", "threads=1", f"total_frames={args.frames}",
+    cfg = compose_config("algorithm=qmix", f"env={args.env}", "threads=1", f"total_frames={args.frames}",
                          f"num_seeds={k}", "eval.interval_frames=0", f"checkpoint.interval_frames={10 ** 9}",
-                         f"replay.capacity={args.capacity}", "logger=[]", f"collector.batch_seeds={str(batched).lower()}")
+                         f"replay.capacity={args.capacity}", "logger=[]", f"collector.batch_seeds={str(batched).lower()}",
+                         *args.set)
     prepared = setup(cfg, out) if k == 1 else setup_seeds(cfg, out)
     cpu, wall = time.process_time(), time.perf_counter()
     metrics = train(prepared) if k == 1 else train_seeds(prepared)
@@ -81,7 +83,7 @@ def measure(args) -> list[dict]:
 def plot(rows: list[dict], path: Path, args) -> None:
     plot_per_seed(rows, path, value="fps_per_seed", baseline=rows[0], baseline_label="one ordinary run",
                   ylabel="end-to-end frames/s per seed", goal=GOAL,
-                  title=f"VMAS balance, GRU QMIX, {args.frames} frames per seed, 1 CPU thread")
+                  title=f"{args.env}, GRU QMIX, {args.frames} frames per seed, 1 CPU thread")
 
 
 def main() -> None:
@@ -94,6 +96,8 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=500, help="replay sequences kept per seed")
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--tag", default="", help="suffix of the result files' names")
+    parser.add_argument("--env", default="vmas/balance", help="env preset (env=...), e.g. gridworld/gridworld25")
+    parser.add_argument("--set", nargs="*", default=[], help="more config overrides, e.g. env.num_envs=32")
     parser.add_argument("--note", default="", help="written into every CSV row (e.g. the machine's state)")
     args = parser.parse_args()
     torch.set_num_threads(1)

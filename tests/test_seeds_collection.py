@@ -7,8 +7,8 @@ collection (each seed its own env, which ``tests/test_stacked_loop.py`` shows is
 - a seed's block is the same whatever the other seeds are (seed 6 as block 0 or block 1 of a K-run);
 - a K-run trained with batched collection logs exactly the rollouts, epsilon, update counts and greedy
   evaluations of per-seed collection;
-- env families that cannot batch seeds (matrix games) and ``collector.batch_seeds=false`` keep per-seed
-  collection, and say so.
+- ``collector.batch_seeds=false`` keeps per-seed collection, and says so (the other families:
+  ``tests/test_seeds_collection_blocks.py``).
 """
 from __future__ import annotations
 
@@ -96,15 +96,8 @@ def test_a_k_run_logs_the_same_with_batched_and_per_seed_collection(tmp_path, ca
             sorted(p.name for p in (tmp_path / "p" / f"seed_{s}").rglob("*"))
 
 
-def test_families_that_cannot_batch_seeds_collect_per_seed(tmp_path):
-    matrix = compose_config("env=matrix/two_step", "env.num_envs=4", "collector.frames_per_batch=8", "num_seeds=2",
-                            "total_frames=16", "model.hidden_dim=8", "eval.interval_frames=0", "logger=[]")
-    collection = make_collection(setup_seeds(matrix, tmp_path / "m"))
-    assert collection.describe() == "num_seeds=2: per-seed collection (each seed steps its own env: env family " \
-                                    "matrix cannot batch seeds)"
-    batches, _ = collection.next()
-    assert [tuple(b.shape) for b in batches] == [(4, 2), (4, 2)]
-    collection.shutdown()
+def test_batch_seeds_false_collects_per_seed(tmp_path):
+    """(Families that cannot batch seeds: ``tests/test_seeds_collection_blocks.py``.)"""
     off = compose_config(*BALANCE, "num_seeds=2", "total_frames=48", "collector.batch_seeds=false")
     collection = make_collection(setup_seeds(off, tmp_path / "v"))
     assert collection.describe().endswith("(each seed steps its own env: collector.batch_seeds=false)")

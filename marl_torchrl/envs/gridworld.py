@@ -42,6 +42,7 @@ from torchrl.envs import EnvBase
 from marl_torchrl import keys
 from marl_torchrl.config.envs import GridWorldConfig
 from marl_torchrl.envs.face import standard_face
+from marl_torchrl.envs.gridworld_blocks import GridSeedBlocks
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
 # no-op, up, down, left, right, collect
@@ -99,14 +100,17 @@ class GridWorld25(EnvBase):
         self._gen.manual_seed(0)
 
     # -- rules ------------------------------------------------------------------------------------
+    def _draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """``[n, A + F, 2]`` distinct random cells (agents first) for ``n`` envs: one draw from ``gen``."""
+        cells = torch.rand(n, self.size * self.size, generator=gen, device=self.device).argsort(-1)
+        cells = cells[:, : self.n_agents + self.n_food]
+        return torch.stack([cells % self.size, cells // self.size], dim=-1)
+
     def _place(self, envs: torch.Tensor) -> None:
         """Distinct random cells for the agents and food of the envs in ``envs`` (indices)."""
-        n = len(envs)
-        if n == 0:
+        if len(envs) == 0:
             return
-        cells = torch.rand(n, self.size * self.size, generator=self._gen, device=self.device).argsort(-1)
-        cells = cells[:, : self.n_agents + self.n_food]
-        xy = torch.stack([cells % self.size, cells // self.size], dim=-1)
+        xy = self._draw(len(envs), self._gen) if self._blocks is None else self._blocks.draw(envs)
         self.agent_pos[envs] = xy[:, : self.n_agents]
         self.food_pos[envs] = xy[:, self.n_agents:]
         self.present[envs] = True
@@ -164,6 +168,15 @@ class GridWorld25(EnvBase):
 
     def _set_seed(self, seed: int | None) -> None:
         self._gen.manual_seed(0 if seed is None else int(seed))
+
+    supports_seed_blocks = True  # K seeds' envs as one env (num_seeds=K): see reset_blocks_from
+    _blocks = None  # a GridSeedBlocks once reset_blocks_from is called
+
+    def reset_blocks_from(self, sources, rng) -> None:
+        """Hold K seeds' envs as blocks of E: block ``k`` draws its resets as ``sources[k]`` (seed ``k``'s own
+        E-env GridWorld25, never stepped) would, from its generator (``rng``: unused, nothing else draws)
+        (:class:`~marl_torchrl.envs.gridworld_blocks.GridSeedBlocks`, which has an example)."""
+        self._blocks = GridSeedBlocks(self, sources, rng)
 
 
 @ENV_FAMILIES.register("gridworld")

@@ -36,6 +36,7 @@ from torchrl.envs import EnvBase
 from marl_torchrl import keys
 from marl_torchrl.config.envs import MatrixOneStepConfig, MatrixTwoStepConfig
 from marl_torchrl.envs.face import standard_face
+from marl_torchrl.envs.seed_blocks import block_size
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
 
@@ -132,6 +133,16 @@ class _MatrixGame(EnvBase):
 
     def _set_seed(self, seed: int | None) -> None:
         """The games are deterministic: nothing to seed."""
+
+    supports_seed_blocks = True  # K seeds' envs as one env (num_seeds=K): see reset_blocks_from
+
+    def reset_blocks_from(self, sources, rng) -> None:
+        """Hold K seeds' envs (``sources``, E envs each) as blocks of E. The games draw nothing, so every
+        block already resets and steps as its seed's own env: only the sizes are checked.
+
+        >>> OneStepGame(torch.eye(2), num_envs=4).reset_blocks_from([OneStepGame(torch.eye(2), num_envs=2)] * 2, None)
+        """
+        block_size(self, sources)
 
 
 class OneStepGame(_MatrixGame):

@@ -1,9 +1,13 @@
 """K seeds' envs as one env of K x E: :func:`seed_block_env`, where the env family can.
 
-A family can when its base env offers ``supports_seed_blocks`` and ``reset_blocks_from(sources, rng)``
-(VMAS: :class:`~marl_torchrl.envs.vmas_blocks.VmasSeedBlocks`): block ``k`` of the big env resets as seed
-``k``'s own env would, drawing inside ``rng(k)``. Other families return None, and their seeds keep their
-own envs.
+A family can when its base env offers ``supports_seed_blocks`` and ``reset_blocks_from(sources, rng)``:
+block ``k`` of the big env resets (first reset and every auto-reset) and steps as seed ``k``'s own env
+(``sources[k]``, E envs, never stepped itself) would, drawing inside ``rng(k)``. Families that can:
+VMAS (:class:`~marl_torchrl.envs.vmas_blocks.VmasSeedBlocks`: block ``k`` reset from its source's own
+vectorised resets), GridWorld25 (:class:`~marl_torchrl.envs.gridworld_blocks.GridSeedBlocks`: block
+``k``'s resets drawn from its source's generator), SMAX (:class:`~marl_torchrl.envs.smax_blocks.SmaxSeedBlocks`:
+one jax key per block, split per block as its source splits its own) and the matrix games (which draw
+nothing). Other families (LBF, PettingZoo) return None, and their seeds keep their own envs.
 
 >>> import contextlib
 >>> from marl_torchrl.envs import make_env
@@ -11,8 +15,8 @@ own envs.
 >>> env = seed_block_env(cfg, [make_env(cfg, seed=s) for s in (0, 1)], lambda k: contextlib.nullcontext())
 >>> env.batch_size
 torch.Size([4])
->>> matrix = {"family": "matrix", "task": "two_step"}
->>> seed_block_env(matrix, [make_env(matrix, seed=s) for s in (0, 1)], lambda k: contextlib.nullcontext()) is None
+>>> lbf = {"family": "lbf", "task": "Foraging-8x8-2p-2f-coop-v3", "num_envs": 2}
+>>> seed_block_env(lbf, [make_env(lbf, seed=s) for s in (0, 1)], lambda k: contextlib.nullcontext()) is None
 True
 """
 from __future__ import annotations
@@ -24,11 +28,27 @@ from torchrl.envs import EnvBase, TransformedEnv
 
 from marl_torchrl.envs.face import make_env
 
-__all__ = ["seed_block_env"]
+__all__ = ["block_size", "seed_block_env"]
 
 
 def _base(env: EnvBase) -> EnvBase:
     return env.base_env if isinstance(env, TransformedEnv) else env
+
+
+def block_size(env: EnvBase, sources: Sequence[EnvBase]) -> int:
+    """E, the envs of each of ``sources`` (K seeds' envs), checked to be equal and to fill ``env`` (K x E).
+
+    >>> import torch
+    >>> from marl_torchrl.envs.matrix import OneStepGame
+    >>> block_size(OneStepGame(torch.eye(2), num_envs=6), [OneStepGame(torch.eye(2), num_envs=3)] * 2)
+    3
+    """
+    block = int(sources[0].batch_size.numel())
+    if any(int(s.batch_size.numel()) != block for s in sources):
+        raise ValueError("every seed's env must have the same number of envs")
+    if int(env.batch_size.numel()) != block * len(sources):
+        raise ValueError(f"an env of {env.batch_size.numel()} envs does not hold {len(sources)} blocks of {block}")
+    return block
 
 
 def seed_block_env(cfg, envs: Sequence[EnvBase], rng: Callable[[int], AbstractContextManager], *, device="cpu",

@@ -44,6 +44,7 @@ from torchrl.envs import EnvBase
 from marl_torchrl import keys
 from marl_torchrl.config.envs import SMAXConfig
 from marl_torchrl.envs.face import standard_face
+from marl_torchrl.envs.smax_blocks import seed_block_streams
 from marl_torchrl.registry import ENV_FAMILIES, ConfigError
 
 # SMAX's and the heuristic enemy's keyword arguments, with SMAXConfig's defaults (the only ones)
@@ -107,22 +108,31 @@ def _game(task: str, options: tuple):
         teams, types = ws[n_units * n_feat: n_units * (n_feat + 1)], ws[n_units * (n_feat + 1):]
         return jnp.concatenate([units, teams, types / n_types])
 
-    def reset(key, state, which, limit):
-        key, sub = jax.random.split(key)
-        _, fresh = jax.vmap(env.reset)(jax.random.split(sub, which.shape[0]))
+    def reset(keys, state, which, limit):  # keys: one per env
+        _, fresh = jax.vmap(env.reset)(keys)
         pick = lambda new, old: jnp.where(which.reshape(which.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
         state = jax.tree.map(pick, fresh, state)
-        return key, state, jax.vmap(view, in_axes=(0, None))(state, limit)
+        return state, jax.vmap(view, in_axes=(0, None))(state, limit)
 
-    def step(key, state, actions, limit):
-        key, sub = jax.random.split(key)
-
+    def step(keys, state, actions, limit):  # keys: one per env
         def one(k, s, act):
             _, s, reward, _, _ = env.step_env(k, s, {a: act[i] for i, a in enumerate(agents)})
             return s, jnp.stack([reward[a] for a in agents])[:, None]
 
-        state, reward = jax.vmap(one)(jax.random.split(sub, actions.shape[0]), state, actions)
-        return key, state, reward, jax.vmap(view, in_axes=(0, None))(state, limit)
+        state, reward = jax.vmap(one)(keys, state, actions)
+        return state, reward, jax.vmap(view, in_axes=(0, None))(state, limit)
+
+    def split(key, n):  # the env's next key and one key per env: every reset and step splits so
+        key, sub = jax.random.split(key)
+        return key, jax.random.split(sub, n)
+
+    def reset_env(key, state, which, limit):
+        key, keys = split(key, which.shape[0])
+        return (key, *reset(keys, state, which, limit))
+
+    def step_env(key, state, actions, limit):
+        key, keys = split(key, actions.shape[0])
+        return (key, *step(keys, state, actions, limit))
 
     def blank(n):  # a zero state of the right structure, replaced by the first reset
         if n not in blanks:
@@ -130,7 +140,7 @@ def _game(task: str, options: tuple):
             blanks[n] = jax.eval_shape(lambda k: jax.vmap(env.reset)(jax.random.split(k, n))[1], key)
         return jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), blanks[n])
 
-    return env, jax.jit(reset), jax.jit(step), blank
+    return env, jax.jit(reset_env), jax.jit(step_env), blank, (reset, step, split)
 
 
 class SMAXEnv(EnvBase):
@@ -152,7 +162,8 @@ class SMAXEnv(EnvBase):
     def __init__(self, task: str, num_envs: int = 1, device="cpu", max_steps: int | None = None, **options):
         super().__init__(batch_size=torch.Size([num_envs]), device=device)
         self._jax, _ = _import_smax()
-        self.smax, self._reset_fn, self._step_fn, blank = _game(task, tuple(sorted({**OPTIONS, **options}.items())))
+        self._game_key = (task, tuple(sorted({**OPTIONS, **options}.items())))
+        self.smax, self._reset_fn, self._step_fn, blank, self._core = _game(*self._game_key)
         gpus = [d for d in self._jax.devices() if d.platform == "gpu"] if self.device.type == "cuda" else []
         self._jax_device = gpus[self.device.index or 0] if gpus else self._jax.devices("cpu")[0]
         self._torch_side = self.device if gpus else torch.device("cpu")  # where tensors meet jax
@@ -214,6 +225,14 @@ class SMAXEnv(EnvBase):
     def _set_seed(self, seed: int | None) -> None:
         key = self._jax.random.PRNGKey(0 if seed is None else int(seed))
         self._key = self._jax.device_put(key, getattr(self, "_jax_device", None))
+
+    supports_seed_blocks = True  # K seeds' envs as one env (num_seeds=K): see reset_blocks_from
+
+    def reset_blocks_from(self, sources, rng) -> None:
+        """Hold K seeds' envs as blocks of E: block ``k`` resets and steps on ``sources[k]``'s (seed ``k``'s own
+        E-env SMAXEnv, never stepped) key stream, one key per block split as that env splits its own (``rng``:
+        unused, jax draws only from the keys) (:func:`~marl_torchrl.envs.smax_blocks.seed_block_streams`, which has an example)."""
+        self._key, self._reset_fn, self._step_fn = seed_block_streams(self, sources)
 
 
 @ENV_FAMILIES.register("smax")
