@@ -29,7 +29,8 @@ FAMILIES = {
     "gridworld": ["env=gridworld/gridworld25", "env.size=4", "env.n_agents=2", "env.n_food=1", "env.num_envs=4",
                   "env.max_steps=7", "collector.frames_per_batch=20"],
     "matrix": ["env=matrix/two_step", "env.num_envs=4", "collector.frames_per_batch=12"],
-    "smax": ["env=smax/3m", "env.num_envs=3", "env.max_steps=30", "collector.frames_per_batch=30"],
+    "smax": ["env=smax/3m", "env.num_envs=4", "env.max_steps=30", "collector.frames_per_batch=40"],  # 4: reuses
+    # the jitted batch of test_envs_smax
 }
 UNCOMPARED = {("collector", "traj_ids")}  # numbered over all K x E envs
 
