@@ -44,6 +44,17 @@ def test_mask_matches_lbf_valid_moves():
             assert set(td[keys.ACTION_MASK][i, j].nonzero().flatten().tolist()) == valid
 
 
+def test_a_returned_mask_is_not_changed_by_later_steps():
+    """The mask an env returns is its own tensor, not a view of the env's buffer that the next step rewrites."""
+    env = make_env(CFG, num_envs=2, seed=3)
+    td = env.reset()
+    mask = td[keys.ACTION_MASK].clone()
+    for _ in range(5):
+        env.rand_step(env.reset())
+    assert torch.equal(td[keys.ACTION_MASK], mask)
+    assert not torch.equal(env.reset()[keys.ACTION_MASK], mask)  # (the env's masks did change)
+
+
 def test_seeding_is_reproducible():
     a = make_env(CFG, num_envs=2, seed=5).reset()[keys.OBS]
     b = make_env(CFG, num_envs=2, seed=5).reset()[keys.OBS]

@@ -96,8 +96,8 @@ class LBFEnv(LoopedCopies):
 
     def _observation(self) -> TensorDict:
         obs = torch.as_tensor((self._obs - self._shift) * self._scale, device=self.device)
-        agents = TensorDict({keys.OBS[1]: obs.clone(), keys.ACTION_MASK[1]: torch.as_tensor(self._mask, device=self.device)},
-                            batch_size=obs.shape[:-1])
+        mask = torch.as_tensor(self._mask, device=self.device).clone()  # not a view of the buffer steps rewrite
+        agents = TensorDict({keys.OBS[1]: obs.clone(), keys.ACTION_MASK[1]: mask}, batch_size=obs.shape[:-1])
         return TensorDict({keys.GROUP: agents, keys.STATE: obs.flatten(1)}, batch_size=self.batch_size)
 
     def _reset(self, tensordict: TensorDictBase | None, **kwargs) -> TensorDictBase:
