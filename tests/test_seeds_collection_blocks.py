@@ -1,5 +1,6 @@
 """Batched collection of ``num_seeds=K`` on the families besides VMAS (``tests/test_seeds_collection.py``):
-GridWorld25, SMAX and the matrix games, against per-seed collection (which is seed ``s`` alone).
+GridWorld25, SMAX, the matrix games, LBF and PettingZoo (MPE), against per-seed collection (which is seed
+``s`` alone).
 
 - each seed's batches are those of per-seed collection (same keys and shapes, observations, resets,
   actions with exploration on, rewards, masks; only the collector's trajectory ids differ), over batches in
@@ -7,7 +8,7 @@ GridWorld25, SMAX and the matrix games, against per-seed collection (which is se
 - a seed's block is the same whatever the other seeds are (seed 6 as block 0 or block 1);
 - a ``num_seeds=2`` GridWorld run through ``train.run`` takes the batched path and evaluates and logs each
   seed as per-seed collection does;
-- families that cannot batch seeds (LBF) keep per-seed collection, and say so.
+- envs that cannot batch seeds (e.g. PettingZoo with ``parallel=process``) keep per-seed collection, and say so.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import csv
 import pytest
 import torch
 
-from families import family_params
+from families import family_params, skip_if_family_missing
 from marl_torchrl.config import compose_config
 from marl_torchrl.seeds.collection import BatchedCollection, make_collection
 from marl_torchrl.seeds.loop import setup_seeds
@@ -31,7 +32,12 @@ FAMILIES = {
     "matrix": ["env=matrix/two_step", "env.num_envs=4", "collector.frames_per_batch=12"],
     "smax": ["env=smax/3m", "env.num_envs=4", "env.max_steps=30", "collector.frames_per_batch=40"],  # 4: reuses
     # the jitted batch of test_envs_smax
+    "lbf": ["env=lbf/Foraging-8x8-2p-2f-coop-v3", "env.task=Foraging-5x5-2p-1f-v3", "env.num_envs=4",
+            "env.max_steps=8", "collector.frames_per_batch=24"],  # one agent can eat the food: early ends
+    "pettingzoo": ["env=pettingzoo/simple_spread", "env.kwargs.N=2", "env.kwargs.max_cycles=5", "env.num_envs=3",
+                   "collector.frames_per_batch=18"],  # (MPE episodes all end at max_cycles, together)
 }
+TOGETHER = {"matrix", "pettingzoo"}  # families whose envs all end on the same step
 UNCOMPARED = {("collector", "traj_ids")}  # numbered over all K x E envs
 
 
@@ -74,14 +80,14 @@ def test_batched_collection_gives_each_seed_its_per_seed_batches(tmp_path, famil
             partial += int((done.any(0) & ~done.all(0)).sum())  # steps where some envs end, others run on
             ends += int(done.sum())
     assert ends > 0
-    if family != "matrix":  # (the matrix games end all their envs on the same step)
+    if family not in TOGETHER:
         assert partial > 0  # auto-resets of some envs of a block were compared
     firsts = [it[0]["agents", "observation"] for it in batched], [it[1]["agents", "observation"] for it in batched]
     if family != "matrix":  # the matrix games have one start
         assert not torch.equal(torch.stack(firsts[0]), torch.stack(firsts[1]))  # the seeds' envs differ
 
 
-@pytest.mark.parametrize("family", family_params(["gridworld", "smax"]))
+@pytest.mark.parametrize("family", family_params(["gridworld", "smax", "lbf", "pettingzoo"]))
 def test_a_seed_block_is_the_same_whatever_the_other_seeds_do(tmp_path, family):
     """Seed 6 as the second block (next to seed 5) and as the first (next to seed 7)."""
     second = _collect(tmp_path / "a", family, "seed=5", iterations=2)
@@ -121,13 +127,19 @@ def test_a_gridworld_k_run_batches_and_evaluates_and_logs_per_seed(tmp_path, cap
     assert logs[0] != logs[1]  # two seeds, two different runs
 
 
-def test_families_that_cannot_batch_seeds_collect_per_seed(tmp_path):
-    pytest.importorskip("lbforaging")
-    lbf = compose_config("env=lbf/Foraging-8x8-2p-2f-coop-v3", "env.num_envs=2", "collector.frames_per_batch=8",
-                         "num_seeds=2", "total_frames=16", *COMMON)
-    collection = make_collection(setup_seeds(lbf, tmp_path))
-    assert collection.describe() == "num_seeds=2: per-seed collection (each seed steps its own env: env family " \
-                                    "lbf cannot batch seeds)"
-    batches, _ = collection.next()
-    assert [tuple(b.shape) for b in batches] == [(2, 4), (2, 4)]
-    collection.shutdown()
+def test_envs_that_cannot_batch_seeds_collect_per_seed(tmp_path, monkeypatch):
+    """An env whose base offers no seed blocks (here PettingZoo's, told it has none) keeps per-seed collection."""
+    skip_if_family_missing("pettingzoo")
+    from marl_torchrl.envs.pettingzoo import PettingZooBatch
+
+    monkeypatch.setattr(PettingZooBatch, "supports_seed_blocks", False)
+    cfg = compose_config(*FAMILIES["pettingzoo"], "env.num_envs=2", "collector.frames_per_batch=8", "num_seeds=2",
+                         "total_frames=16", *COMMON)
+    collection = make_collection(setup_seeds(cfg, tmp_path))
+    try:
+        assert collection.describe() == "num_seeds=2: per-seed collection (each seed steps its own env: env " \
+                                        "family pettingzoo cannot batch seeds)"
+        batches, _ = collection.next()
+        assert [tuple(b.shape) for b in batches] == [(2, 4), (2, 4)]
+    finally:
+        collection.shutdown()

@@ -6,8 +6,11 @@ block ``k`` of the big env resets (first reset and every auto-reset) and steps a
 VMAS (:class:`~marl_torchrl.envs.vmas_blocks.VmasSeedBlocks`: block ``k`` reset from its source's own
 vectorised resets), GridWorld25 (:class:`~marl_torchrl.envs.gridworld_blocks.GridSeedBlocks`: block
 ``k``'s resets drawn from its source's generator), SMAX (:class:`~marl_torchrl.envs.smax_blocks.SmaxSeedBlocks`:
-one jax key per block, split per block as its source splits its own) and the matrix games (which draw
-nothing). Other families (LBF, PettingZoo) return None, and their seeds keep their own envs.
+one jax key per block, split per block as its source splits its own), the matrix games (which draw
+nothing) and LBF and PettingZoo (:class:`~marl_torchrl.envs.copies.LoopedCopies`: block ``k`` takes over
+its source's Python env copies, with their own generators and pending seed). Envs whose base offers no
+seed blocks (PettingZoo with ``parallel=process``: the copies live in worker processes) return None, and
+their seeds keep their own envs.
 
 >>> import contextlib
 >>> from marl_torchrl.envs import make_env
@@ -15,9 +18,6 @@ nothing). Other families (LBF, PettingZoo) return None, and their seeds keep the
 >>> env = seed_block_env(cfg, [make_env(cfg, seed=s) for s in (0, 1)], lambda k: contextlib.nullcontext())
 >>> env.batch_size
 torch.Size([4])
->>> lbf = {"family": "lbf", "task": "Foraging-8x8-2p-2f-coop-v3", "num_envs": 2}
->>> seed_block_env(lbf, [make_env(lbf, seed=s) for s in (0, 1)], lambda k: contextlib.nullcontext()) is None
-True
 """
 from __future__ import annotations
 
