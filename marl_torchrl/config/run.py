@@ -57,8 +57,9 @@ class CollectorConfig:
     frames_per_batch: int = opt(3200, "frames per iteration, across all env.num_envs envs (a multiple of it)",
                                 positive)
     batch_seeds: bool = opt(True, "num_seeds > 1: step all seeds' envs as one env of num_seeds x env.num_envs with one "
-                                  "policy forward, where the env family can (VMAS, GridWorld25, SMAX, matrix games); "
-                                  "false, or other families (LBF, PettingZoo): each seed steps its own env")
+                                  "policy forward, where the env can (VMAS, GridWorld25, SMAX, matrix games, LBF, serial "
+                                  "PettingZoo); false, or other envs (PettingZoo parallel=process): each seed steps "
+                                  "its own env")
 
 
 @dataclass

@@ -5,8 +5,8 @@
   on its random stream) with one policy forward for all K seeds
   (:class:`~marl_torchrl.seeds.acting.StackedActingPolicy`, exploration per seed on its stream). Each
   batch is split into the K seeds' ``[num_envs, T]`` batches. Taken when ``collector.batch_seeds`` is true
-  (the default), the env family can batch seeds (VMAS, GridWorld25, SMAX, matrix games) and the policies are
-  epsilon-greedy over shared agent networks.
+  (the default), the env can batch seeds (VMAS, GridWorld25, SMAX, matrix games, LBF, serial PettingZoo)
+  and the policies are epsilon-greedy over shared agent networks.
 - :class:`PerSeedCollection`: each seed its own collector over its own env, on its own stream (any family).
 
 Either way seed ``k`` gets the batches of its single run: the same envs, resets and exploration draws
