@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager
 from typing import Callable, Sequence
 
 from torchrl.envs import EnvBase, TransformedEnv
+from torchrl.envs.batched_envs import BatchedEnvBase
 
 from marl_torchrl.envs.face import make_env
 
@@ -55,8 +56,20 @@ def seed_block_env(cfg, envs: Sequence[EnvBase], rng: Callable[[int], AbstractCo
                    last_action: bool = False, transforms: Sequence = ()) -> TransformedEnv | None:
     """One env of ``len(envs) x E`` envs built from ``cfg`` (plus ``last_action`` and clones of
     ``transforms``, as each seed's env has them) whose block ``k`` resets as ``envs[k]`` (E envs, never
-    stepped) would, inside ``rng(k)``; None when the family cannot batch seeds this way."""
+    stepped) would, inside ``rng(k)``; None when the family cannot batch seeds this way, or when its envs
+    run in torchrl's batched workers (e.g. PettingZoo's ``env.parallel=process``: the copies live in other
+    processes, so no block can take them over).
+
+    >>> import torch
+    >>> from torchrl.envs import SerialEnv
+    >>> from marl_torchrl.envs.matrix import OneStepGame
+    >>> workers = [SerialEnv(1, lambda: OneStepGame(torch.eye(2), num_envs=2)) for _ in range(2)]
+    >>> seed_block_env({"family": "matrix", "task": "one_step"}, workers, None) is None
+    True
+    """
     bases = [_base(e) for e in envs]
+    if any(isinstance(b, BatchedEnvBase) for b in bases):  # its attributes live in its workers
+        return None
     if not all(getattr(b, "supports_seed_blocks", False) for b in bases):
         return None
     env = make_env(cfg, num_envs=len(bases) * int(bases[0].batch_size.numel()), device=device,
