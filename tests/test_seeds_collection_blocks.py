@@ -22,6 +22,7 @@ from marl_torchrl.config import compose_config
 from marl_torchrl.seeds.collection import BatchedCollection, make_collection
 from marl_torchrl.seeds.loop import setup_seeds
 from marl_torchrl.train import run
+from test_seeds_collection import _assert_same  # the VMAS test's comparison: all keys but the trajectory ids
 
 COMMON = ["threads=1", "model.hidden_dim=8", "eval.interval_frames=0", "logger=[]", "algorithm.eps_start=0.5"]
 # tiny sizes; episodes end at different steps in different envs (food collected, a side eliminated), so
@@ -38,7 +39,6 @@ FAMILIES = {
                    "collector.frames_per_batch=18"],  # (MPE episodes all end at max_cycles, together)
 }
 TOGETHER = {"matrix", "pettingzoo"}  # families whose envs all end on the same step
-UNCOMPARED = {("collector", "traj_ids")}  # numbered over all K x E envs
 
 
 def _collect(tmp_path, family: str, *extra: str, iterations: int = 3) -> list[list]:
@@ -57,15 +57,6 @@ def _collect(tmp_path, family: str, *extra: str, iterations: int = 3) -> list[li
     finally:
         collection.shutdown()
     return out
-
-
-def _assert_same(mine, theirs) -> None:
-    assert mine.shape == theirs.shape
-    keys = set(mine.keys(True, True))
-    assert keys == set(theirs.keys(True, True))
-    for key in keys - UNCOMPARED:
-        a, b = mine.get(key), theirs.get(key)
-        assert (torch.allclose(a, b, atol=1e-5) if a.dtype.is_floating_point else a.equal(b)), key
 
 
 @pytest.mark.parametrize("family", family_params(FAMILIES))
