@@ -31,8 +31,8 @@ FAMILIES = {
     "gridworld": ["env=gridworld/gridworld25", "env.size=4", "env.n_agents=2", "env.n_food=1", "env.num_envs=4",
                   "env.max_steps=7", "collector.frames_per_batch=20"],
     "matrix": ["env=matrix/two_step", "env.num_envs=4", "collector.frames_per_batch=12"],
-    "smax": ["env=smax/3m", "env.num_envs=4", "env.max_steps=30", "collector.frames_per_batch=40"],  # 4: reuses
-    # the jitted batch of test_envs_smax
+    "smax": ["env=smax/3m", "env.num_envs=2", "env.max_steps=30", "collector.frames_per_batch=20"],  # 2 and 2 x 2:
+    # the batches smax.py's doctest and test_envs_smax already compiled
     "lbf": ["env=lbf/Foraging-8x8-2p-2f-coop-v3", "env.task=Foraging-5x5-2p-1f-v3", "env.num_envs=4",
             "env.max_steps=8", "collector.frames_per_batch=24"],  # one agent can eat the food: early ends
     "pettingzoo": ["env=pettingzoo/simple_spread", "env.kwargs.N=2", "env.kwargs.max_cycles=5", "env.num_envs=3",
