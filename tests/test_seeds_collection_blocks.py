@@ -12,8 +12,6 @@ GridWorld25, SMAX, the matrix games, LBF and PettingZoo (MPE), against per-seed 
 """
 from __future__ import annotations
 
-import csv
-
 import pytest
 import torch
 
@@ -22,7 +20,7 @@ from marl_torchrl.config import compose_config
 from marl_torchrl.seeds.collection import BatchedCollection, make_collection
 from marl_torchrl.seeds.loop import setup_seeds
 from marl_torchrl.train import run
-from test_seeds_collection import _assert_same  # the VMAS test's comparison: all keys but the trajectory ids
+from test_seeds_collection import _assert_same, _rows  # the VMAS test's batch comparison and log reader
 
 COMMON = ["threads=1", "model.hidden_dim=8", "eval.interval_frames=0", "logger=[]", "algorithm.eps_start=0.5"]
 # tiny sizes; episodes end at different steps in different envs (food collected, a side eliminated), so
@@ -85,11 +83,6 @@ def test_a_seed_block_is_the_same_whatever_the_other_seeds_do(tmp_path, family):
     first = _collect(tmp_path / "b", family, "seed=6", iterations=2)
     for it_a, it_b in zip(second, first):
         _assert_same(it_a[1], it_b[0])
-
-
-def _rows(path) -> list[dict[str, str]]:
-    with open(path / "training_log.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def test_a_gridworld_k_run_batches_and_evaluates_and_logs_per_seed(tmp_path, capfd):
