@@ -79,13 +79,35 @@ def test_nonmonotonic_mixer_can_decrease_in_an_agent_value(layers):
     assert (grad < 0).any() and (grad > 0).any()  # dQ_tot/dQ_i < 0 somewhere: not monotonic
 
 
-def test_nonmonotonic_init_scale_shrinks_the_initial_output():
+@pytest.mark.parametrize("name", ["qmix", "nonmonotonic"])
+def test_init_scale_shrinks_the_initial_output(name):
     torch.manual_seed(0)
     q, state = torch.randn(64, A, 1), torch.randn(64, S)
-    big = make_mixer("nonmonotonic", A, S)(q, state).abs().mean()
+    big = make_mixer(name, A, S)(q, state).abs().mean()
     torch.manual_seed(0)
-    small = make_mixer("nonmonotonic", A, S, init_scale=0.001)(q, state).abs().mean()
+    small = make_mixer(name, A, S, init_scale=0.001)(q, state).abs().mean()
     assert small < 0.01 * big
+
+
+def _gain(mixer, state):
+    """``sum_i dQ_tot/dq_i`` per state row: how much the mixer amplifies the agents' values."""
+    q = torch.zeros(state.shape[0], A, 1, requires_grad=True)
+    return torch.autograd.grad(mixer(q, state).sum(), q)[0].sum((-2, -1))
+
+
+@pytest.mark.parametrize("name", ["qmix", "nonmonotonic"])
+def test_state_norm_keeps_far_states_from_scaling_the_mixing_weights(name):
+    """On raw states the hypernetworks are piecewise linear, so a state 20x as far (agents that wandered
+    off) gives mixing weights about 20x as large; with ``state_norm`` the weights stay those of the near state."""
+    torch.manual_seed(0)
+    near = torch.randn(128, S)
+    raw, normed = make_mixer(name, A, S), make_mixer(name, A, S, state_norm=True)
+    assert isinstance(normed.state_norm, nn.LayerNorm) and raw.state_norm is None
+    assert (_gain(raw, 20 * near).abs().mean() > 5 * _gain(raw, near).abs().mean())
+    assert torch.allclose(_gain(normed, 20 * near), _gain(normed, near), rtol=1e-3, atol=1e-4)
+    loss = normed(torch.randn(128, A, 1), near).pow(2).mean()
+    loss.backward()
+    assert normed.state_norm.weight.grad.abs().sum() > 0  # its affine parameters train with the mixer
 
 
 def test_qmix_two_layer_hypernets_structure():

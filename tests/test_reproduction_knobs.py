@@ -154,3 +154,6 @@ def test_an_experiment_sets_its_task_and_the_command_line_still_wins():
     cfg = compose_config("experiment=lbf_8x8_2p_2f_coop", "algorithm=qmix", "total_frames=1000",
                          "algorithm.eps_anneal_frames=7")
     assert (cfg.total_frames, cfg.algorithm.eps_anneal_frames) == (1000, 7)
+    # a per-algorithm preset that merges into the algorithm's mixer options (simple_spread's unbounded state)
+    cfg = compose_config("experiment=simple_spread", "algorithm=qmix", "algorithm.mixer_options.mixing_embed_dim=16")
+    assert dict(cfg.algorithm.mixer_options) == {"state_norm": True, "mixing_embed_dim": 16}

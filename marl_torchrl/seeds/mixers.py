@@ -13,6 +13,11 @@ stacked (:func:`~marl_torchrl.seeds.functional.stacked_layers`): the mixing form
 >>> out = StackedMixer(mixers)(q, s)
 >>> out.shape, torch.allclose(out[10:], mixers[2](q[10:], s[10:]), atol=1e-5)
 (torch.Size([15, 7, 1]), True)
+>>> normed = [QMixer(n_agents=2, state_dim=4, mixing_embed_dim=8, state_norm=True) for _ in range(3)]
+>>> for i, m in enumerate(normed):
+...     _ = torch.nn.init.normal_(m.state_norm.weight, std=i + 1.0)  # each seed's own affine LayerNorm
+>>> torch.allclose(StackedMixer(normed)(q, s)[5:10], normed[1](q[5:10], s[5:10]), atol=1e-5)
+True
 """
 from __future__ import annotations
 
@@ -55,6 +60,8 @@ class StackedMixer:
         for name in _HYPERNETS:
             modules = [getattr(m, name) for m in self.mixers]
             setattr(stacked_net, name, lambda s, modules=modules: stacked_layers(modules, s))
+        norms = [m.state_norm for m in self.mixers]  # each seed's LayerNorm of the state, or None
+        stacked_net.state_norm = None if norms[0] is None else (lambda s: stacked_layers(norms, s))
         q = chosen.reshape(k, -1, *chosen.shape[-2:])  # [K, M, A, 1]
         out = type(first).mix(stacked_net, q, state.reshape(k, -1, state.shape[-1]))
         return out.view(*lead, 1)
