@@ -2,7 +2,7 @@
 # Install marl-torchrl on a fresh machine, with the right torch build first.
 #
 #   bash scripts/install.sh            # the package and its runtime dependencies
-#   bash scripts/install.sh dev        # + test tools (pytest); any extras: dev,pettingzoo,lbf,smax,sweep,ray,all
+#   bash scripts/install.sh dev        # + test tools (pytest, pytest-xdist); any extras: dev,pettingzoo,lbf,smax,sweep,ray,all
 #                                      # (all = every extra but ray: Ray is a large install)
 #
 # torch (skipped when a torch is already importable):

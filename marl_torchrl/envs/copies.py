@@ -49,26 +49,27 @@ class LoopedCopies(EnvBase):
     """An ``EnvBase`` over copies (``envs``) stepped in a loop: which copies to reset, with which seed, and
     K seeds' copies held as blocks (see the module docstring, which has the examples)."""
 
-    _seed: int | None = 0
-    _block_seeds: list | None = None  # each block's pending seed, once reset_blocks_from is called
+    _pending: list | None = None  # each block's seed for its first reset (one block but for reset_blocks_from); None: [0]
     supports_seed_blocks = True  # K seeds' envs as one env (num_seeds=K): see reset_blocks_from
 
     def copies_to_reset(self, tensordict: TensorDictBase | None) -> Iterator[tuple[int, int | None]]:
-        """``(copy index, seed or None)`` for every copy the ``"_reset"`` mask (or a full reset) names."""
+        """``(copy index, seed or None)`` for every copy the ``"_reset"`` mask (or a full reset) names.
+
+        An env is one block of copies unless :meth:`reset_blocks_from` made it K: a block's pending seed is
+        used at its first reset that names one of its copies (copy ``i`` of the block gets ``seed + i``),
+        then the block's copies continue their own streams (None)."""
         which = range(self.batch_size.numel())
         if tensordict is not None and "_reset" in tensordict.keys():
             which = tensordict.get("_reset").reshape(-1).nonzero().flatten().tolist()
-        if self._block_seeds is None:
-            seed, self._seed = self._seed, None  # each copy is seeded once; later resets continue its stream
-            return ((i, None if seed is None else seed + i) for i in which)
-        e, seeds = self.batch_size.numel() // len(self._block_seeds), list(self._block_seeds)
+        if self._pending is None:
+            self._pending = [0]
+        e, seeds = self.batch_size.numel() // len(self._pending), list(self._pending)
         for k in {i // e for i in which}:  # a block with no copy to reset is not reset: its seed waits
-            self._block_seeds[k] = None
+            self._pending[k] = None
         return ((i, None if seeds[i // e] is None else seeds[i // e] + i % e) for i in which)
 
     def _set_seed(self, seed: int | None) -> None:
-        self._seed = 0 if seed is None else int(seed) * 1000
-        self._block_seeds = None  # seeding a K-block env seeds its copies as one env's, from then on
+        self._pending = [0 if seed is None else int(seed) * 1000]  # a K-block env seeded becomes one block
 
     def reset_blocks_from(self, sources: Sequence[LoopedCopies], rng: Callable | None) -> None:
         """Take over ``sources``' copies (K seeds' E-copy envs of this class): block ``k`` is
@@ -79,4 +80,4 @@ class LoopedCopies(EnvBase):
         if any(type(s) is not type(self) for s in sources):
             raise ValueError(f"every seed's env must be a {type(self).__name__}, as the big env is")
         self.envs = [copy for s in sources for copy in s.envs]
-        self._block_seeds = [s._seed for s in sources]
+        self._pending = [0 if s._pending is None else s._pending[0] for s in sources]
