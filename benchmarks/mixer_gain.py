@@ -4,7 +4,7 @@ For each checkpoint, ``--episodes`` greedy decentralised episodes are played; at
 ``sum_i dQ_tot/dq_i`` (VDN: the number of agents) is taken at the agents' own chosen values, beside the
 state's norm. A mixer whose gain grows with the state's magnitude turns the agents' small errors into large
 errors of ``Q_tot`` wherever the team wanders, which is how QMIX diverged on simple_spread's unbounded state
-(benchmarks/README.md, "simple_spread: QMIX diverges").
+(benchmarks/README.md, "simple_spread: why QMIX diverged").
 
     python benchmarks/mixer_gain.py benchmarks/runs/ss_tune/qmix_nostd_s0_diverged/models/checkpoint_256000.pt \\
         benchmarks/runs/ss_tune/qmix_std_statenorm_s1/models/final_model.pt --out ss_qmix
@@ -21,23 +21,14 @@ import torch
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from marl_torchrl import keys
-from marl_torchrl.algorithms import build_algorithm
-from marl_torchrl.checkpoint import RUN_KEYS, checkpoint_config, load_checkpoint, load_parts_state
-from marl_torchrl.envs import describe, make_env
+from marl_torchrl.evaluate import load_parts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def gains(path: str, episodes: int, seed: int) -> dict[str, torch.Tensor]:
     """Per step (mean over ``episodes``): greedy team reward, state norm, mixer gain, Q_tot."""
-    ckpt = load_checkpoint(path, map_location="cpu", run_keys=RUN_KEYS)
-    cfg = checkpoint_config(ckpt, path)
-    env = make_env(cfg.env, num_envs=episodes, seed=seed, last_action=cfg.model.last_action)
-    info = describe(env)
-    parts = build_algorithm(cfg, info, "cpu")
-    for t in parts.env_transforms:
-        env.append_transform(t)
-    load_parts_state(parts, ckpt["parts"], weights_only=True, path=path)
+    env, parts, _, info = load_parts(path, episodes=episodes, seed=seed)
     mixer = getattr(parts.loss, "mixer", None)
     if mixer is None or info.max_steps is None:
         raise SystemExit(f"error: {path} has no mixer or its env no time limit")
@@ -62,11 +53,10 @@ def main() -> None:
     rows = []
     for path in a.checkpoints:
         g = gains(path, a.episodes, a.seed)
-        run = path
         for t in range(len(g["gain"])):
-            rows.append({"checkpoint": run, "step": t, **{k: round(float(v[t]), 4) for k, v in g.items()}})
+            rows.append({"checkpoint": path, "step": t, **{k: round(float(v[t]), 4) for k, v in g.items()}})
         T = len(g["gain"])
-        print(f"{run}: greedy return {float(g['return'][0]):.1f}; gain at step 0 / {T // 2} / {T - 1}: "
+        print(f"{path}: greedy return {float(g['return'][0]):.1f}; gain at step 0 / {T // 2} / {T - 1}: "
               + " / ".join(f"{float(g['gain'][t]):.1f}" for t in (0, T // 2, T - 1)) + "; state norm: "
               + " / ".join(f"{float(g['state_norm'][t]):.2f}" for t in (0, T // 2, T - 1)))
     RESULTS.mkdir(exist_ok=True)

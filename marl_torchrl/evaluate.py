@@ -73,8 +73,9 @@ def evaluate_policy(env, policy, *, max_steps: int | None = None, episode_metric
     return metrics
 
 
-def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: int | None = None):
-    """Rebuild env and policy from a checkpoint (weights only). Returns ``(env, policy, config, info)``."""
+def load_parts(checkpoint: str, *, episodes: int, device: str = "cpu", seed: int | None = None):
+    """Rebuild env and algorithm parts (policy, loss with its mixer...) from a checkpoint, weights only.
+    Returns ``(env, parts, config, info)``; ``episodes`` envs, seeded ``seed`` (default: the run's)."""
     from marl_torchrl.algorithms import build_algorithm
     from marl_torchrl.checkpoint import RUN_KEYS, checkpoint_config, load_checkpoint, load_parts_state
     from marl_torchrl.envs import describe, make_env
@@ -88,6 +89,12 @@ def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: in
     for t in parts.env_transforms:
         env.append_transform(t)
     load_parts_state(parts, ckpt["parts"], weights_only=True, path=checkpoint)
+    return env, parts, cfg, info
+
+
+def load_policy(checkpoint: str, *, episodes: int, device: str = "cpu", seed: int | None = None):
+    """Rebuild env and policy from a checkpoint (weights only). Returns ``(env, policy, config, info)``."""
+    env, parts, cfg, info = load_parts(checkpoint, episodes=episodes, device=device, seed=seed)
     return env, parts.policy, cfg, info
 
 
