@@ -5,7 +5,8 @@ against seconds).
 
     python benchmarks/pqn_wallclock.py                                   # balance, 600 s, seeds 0 1 2
     python benchmarks/pqn_wallclock.py --seconds 20 --seeds 0 --out /tmp/wc --results /tmp/wc/results \\
-        --set total_frames=100000 eval.interval_frames=6400 eval.final_episodes=null   # a quick check
+        --frames 100000 --set eval.interval_frames=6400 eval.final_episodes=null       # a quick check
+    python benchmarks/pqn_wallclock.py --frames 3000000 --set algorithm.eps_anneal_frames=200000  # every job 600 s
 
 One multirun per seed (``benchmarks/multirun.py``): ``marl-train -m experiment=<task> algorithm=<variants>
 seed=<s> train.max_seconds=<seconds> threads=1 logger=[csv] resume=auto hydra/launcher=joblib`` with one joblib
@@ -14,7 +15,10 @@ that algorithm, e.g. ``experiment_algorithm/balance/pqn_vdn.yaml``). Job dirs ar
 ``resume=auto`` skips a job that spent its seconds and continues an interrupted one (its clock is summed over
 resumes), so the same command continues an interrupted benchmark; a continued job may then have had fewer
 neighbours than the others, which the load lines of ``machine.txt`` show. ``--set`` adds overrides to every
-job. Results go to ``<results>/pqn_wallclock_<task>/`` (``runs.csv``: frames, updates and final return per
+job. A job that reaches its ``total_frames`` before its seconds stops early, and the others then have the
+cores to themselves: ``runs.csv`` says what stopped each job (``time`` or ``frames``) and the script warns; pass
+``--frames`` above what every variant reaches in the time (with the presets' exploration pinned in frames,
+e.g. ``--set algorithm.eps_anneal_frames=200000``, as a fraction it would stretch with ``--frames``). Results go to ``<results>/pqn_wallclock_<task>/`` (``runs.csv``: frames, updates and final return per
 job; ``report.md``, ``final.csv``, ``prob_improvement.csv``, ``curves_*.png`` from ``marl-report``; the load
 average and cores in ``machine.txt``). Needs the sweep extra (joblib launcher).
 """
@@ -37,17 +41,23 @@ from marl_torchrl.config.launchers import missing_extra  # noqa: E402  (torch-fr
 from marl_torchrl.plots import last_value, read_log  # noqa: E402
 
 
-def write_runs(out: Path, path: Path) -> None:
-    """One row per finished job: how far it got in its seconds (frames, gradient steps) and its final return."""
-    rows = ["variant,seed,frames,num_updates,elapsed_s,final_eval_return"]
+def write_runs(out: Path, path: Path, seconds: float) -> list[str]:
+    """One row per finished job: how far it got in its seconds (frames, gradient steps), what stopped it and its
+    final return; returns the jobs that ran out of frames before their seconds."""
+    rows = ["variant,seed,frames,num_updates,elapsed_s,stopped_by,final_eval_return"]
+    early = []
     for d in sorted(out.glob("*_s*")):
         if (d / "models" / "final_model.pt").is_file():
             log = read_log(d / "training_log.csv")
-            frames, updates, seconds, final = (last_value(log, k) for k in (
+            frames, updates, elapsed, final = (last_value(log, k) for k in (
                 "frames", "train/num_updates", "time/elapsed_s", "eval/ep_reward"))
             variant, seed = d.name.rsplit("_s", 1)
-            rows.append(f"{variant},{seed},{frames:.0f},{updates:.0f},{seconds:.1f},{final:.4f}")
+            stopped = "time" if elapsed >= 0.99 * seconds else "frames"
+            if stopped == "frames":
+                early.append(f"{d.name} ({elapsed:.0f} s)")
+            rows.append(f"{variant},{seed},{frames:.0f},{updates:.0f},{elapsed:.1f},{stopped},{final:.4f}")
     path.write_text("\n".join(rows) + "\n")
+    return early
 
 
 def main(argv=None) -> int:
@@ -58,6 +68,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "pqn_wallclock")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument("--frames", type=int, default=None,
+                   help="total_frames of every job (default: each preset's own budget)")
     p.add_argument("--set", nargs="*", default=[], help="overrides added to every job")
     args = p.parse_args(argv)
     why = missing_extra("joblib")
@@ -65,7 +77,8 @@ def main(argv=None) -> int:
         print(f"error: {why}", file=sys.stderr)
         return 2
     out = args.out / args.task
-    common = [f"experiment={args.task}", f"train.max_seconds={args.seconds}", "threads=1", "logger=[csv]", *args.set]
+    common = [f"experiment={args.task}", f"train.max_seconds={args.seconds}", "threads=1", "logger=[csv]",
+              *([f"total_frames={args.frames}"] if args.frames else []), *args.set]
     (group,) = group_variants({v: (v, []) for v in args.variants})
     status = 0
     for seed in args.seeds:
@@ -81,7 +94,10 @@ def main(argv=None) -> int:
     report = args.results / f"pqn_wallclock_{args.task}"
     rc = subprocess.run([sys.executable, "-m", "marl_torchrl.report", str(out), "--out", str(report)],
                         cwd=ROOT, env=env).returncode
-    write_runs(out, report / "runs.csv")
+    early = write_runs(out, report / "runs.csv", args.seconds)
+    if early:
+        print(f"warning: {', '.join(early)} reached total_frames before {args.seconds:.0f} s; the other jobs then had "
+              "the cores to themselves. Rerun with --frames above what every variant reaches.", file=sys.stderr)
     if (out / "machine.log").exists():
         shutil.copy(out / "machine.log", report / "machine.txt")
     return 1 if status or rc else 0
