@@ -18,7 +18,8 @@ neighbours than the others, which the load lines of ``machine.txt`` show. ``--se
 job. A job that reaches its ``total_frames`` before its seconds stops early, and the others then have the
 cores to themselves: ``runs.csv`` says what stopped each job (``time`` or ``frames``) and the script warns; pass
 ``--frames`` above what every variant reaches in the time (with the presets' exploration pinned in frames,
-e.g. ``--set algorithm.eps_anneal_frames=200000``, as a fraction it would stretch with ``--frames``). Results go to ``<results>/pqn_wallclock_<task>/`` (``runs.csv``: frames, updates and final return per
+e.g. ``--set algorithm.eps_anneal_frames=200000``, as a fraction it would stretch with ``--frames``). Results
+go to ``<results>/pqn_wallclock_<task>/`` (``runs.csv``: frames, updates, what stopped it and final return per
 job; ``report.md``, ``final.csv``, ``prob_improvement.csv``, ``curves_*.png`` from ``marl-report``; the load
 average and cores in ``machine.txt``). Needs the sweep extra (joblib launcher).
 """
@@ -52,7 +53,7 @@ def write_runs(out: Path, path: Path, seconds: float) -> list[str]:
             frames, updates, elapsed, final = (last_value(log, k) for k in (
                 "frames", "train/num_updates", "time/elapsed_s", "eval/ep_reward"))
             variant, seed = d.name.rsplit("_s", 1)
-            stopped = "time" if elapsed >= 0.99 * seconds else "frames"
+            stopped = "time" if elapsed >= seconds else "frames"  # the loop's own rule (RunState.spent)
             if stopped == "frames":
                 early.append(f"{d.name} ({elapsed:.0f} s)")
             rows.append(f"{variant},{seed},{frames:.0f},{updates:.0f},{elapsed:.1f},{stopped},{final:.4f}")
