@@ -13,7 +13,7 @@ the end.
   sequences).
 - ``--model gru``: BenchMARL's GRU model with ``--gru-hidden`` units and no MLP after it (GRU(obs -> H)
   and a linear head); BenchMARL samples ceil(batch / 600) = one 600-step sequence per gradient step (its
-  sequences are the whole collected rollout per env). Ours: the same network (``model.input_layer=false``:
+  sequences are the whole collected rollout per env). Ours: the same network (``model.input_layers=0``:
   the GRU reads the observation, then a linear head) on 600 sequence steps per gradient step, as many as
   BenchMARL's: ``600 / --gru-seq-len`` sequences of ``--gru-seq-len`` steps. The default, 100, is whole
   episodes (6 x 100) unrolled from h = 0; shorter sequences cut episodes into pieces that start from the
@@ -81,7 +81,7 @@ def ours_overrides(a: argparse.Namespace, seed: int, run_dir: Path) -> list[str]
               f"replay.warmup={a.batch}"]
     else:
         batch = 600 // a.gru_seq_len
-        o += ["model.type=gru", f"model.hidden_dim={a.gru_hidden}", "model.input_layer=false",
+        o += ["model.type=gru", f"model.hidden_dim={a.gru_hidden}", "model.input_layers=0",
               f"replay.seq_len={a.gru_seq_len}", f"replay.batch_size={batch}",
               f"replay.capacity={a.frames // a.gru_seq_len}", f"replay.warmup={batch}"]
     return o

@@ -100,7 +100,7 @@ def main() -> None:
     torch.set_num_threads(1)
     mlp = dict(type="mlp", hidden_dim=256, layers=2, activation="tanh", agent_id=False)
     print(f"mlp: floor {mlp_floor() * 1e3:.2f} ms per step; ours {ours(mlp, 128, 1, 200) * 1e3:.2f} ms")
-    gru = dict(type="gru", hidden_dim=128, agent_id=False, input_layer=False)
+    gru = dict(type="gru", hidden_dim=128, agent_id=False, input_layers=0)
     for batch, steps in ((6, 100), (24, 25)):
         ours_gru = statistics.median(ours(gru, batch, steps, 10) for _ in range(3))
         floor = gru_floor(rows=batch * BALANCE.n_agents, steps=steps)

@@ -17,11 +17,11 @@ from marl_torchrl.registry import ConfigError
 MAX_STEPS = 12
 
 
-def _collect(seed=0, n_batches=3, num_envs=4, steps_per_batch=7, model="gru", input_layer=True):
+def _collect(seed=0, n_batches=3, num_envs=4, steps_per_batch=7, model="gru", input_layers=1):
     return collect_balance(
         build_value_decomposition,
         {"name": "qmix", "mixer": "qmix", "target_hard_interval": 10, "eps_start": 0.5, "eps_end": 0.5},
-        {"type": model, "hidden_dim": 16, "input_layer": input_layer},
+        {"type": model, "hidden_dim": 16, "input_layers": input_layers},
         seed=seed, num_envs=num_envs, max_steps=MAX_STEPS, steps=steps_per_batch, n_batches=n_batches,
     )
 
@@ -75,9 +75,9 @@ def test_loss_q_values_equal_acting_q_values(seq_len, burn_in):
     torch.testing.assert_close(q_target[valid], acted, atol=1e-5, rtol=1e-5)
 
 
-def test_gru_without_input_layer_reads_the_observation_and_keeps_the_contract():
-    """``model.input_layer=false``: GRU(obs + id -> H) -> head; acting steps and the loss's unroll agree."""
-    parts, batches = _collect(input_layer=False)
+def test_gru_without_input_layers_reads_the_observation_and_keeps_the_contract():
+    """``model.input_layers=0``: GRU(obs + id -> H) -> head; acting steps and the loss's unroll agree."""
+    parts, batches = _collect(input_layers=0)
     net = parts.loss.agent_net
     assert len(net.body) == 0 and net.gru.input_size == 16 + 3 and net.gru.hidden_size == 16
     seqs = _sequences(batches, 5)
@@ -85,8 +85,21 @@ def test_gru_without_input_layer_reads_the_observation_and_keeps_the_contract():
         q_online = parts.loss._unroll_online(seqs[keys.OBS], seqs[keys.HIDDEN])
     valid = seqs[keys.MASK].squeeze(-1)
     torch.testing.assert_close(q_online[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-5, rtol=1e-5)
-    with pytest.raises(ConfigError, match="needs model.type=gru"):
-        SharedAgentNet(obs_dim=3, n_agents=2, out_dim=4, rnn=False, input_layer=False)
+    with pytest.raises(ConfigError, match="is for GRU agents"):
+        SharedAgentNet(obs_dim=3, n_agents=2, out_dim=4, rnn=False, input_layers=0)
+
+
+def test_gru_with_two_input_layers_keeps_the_contract():
+    """``model.input_layers=2`` (PQN's reference network): two [-> H] layers before the GRU."""
+    parts, batches = _collect(input_layers=2)
+    net = parts.loss.agent_net
+    assert [type(m).__name__ for m in net.body] == ["Linear", "ReLU", "Linear", "ReLU"]
+    assert net.body[2].in_features == net.body[2].out_features == net.gru.input_size == 16
+    seqs = _sequences(batches, 5)
+    with torch.no_grad():
+        q_online = parts.loss._unroll_online(seqs[keys.OBS], seqs[keys.HIDDEN])
+    valid = seqs[keys.MASK].squeeze(-1)
+    torch.testing.assert_close(q_online[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-5, rtol=1e-5)
 
 
 def test_sequences_never_cross_episodes_and_keep_final_observation():

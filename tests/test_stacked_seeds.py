@@ -161,7 +161,8 @@ def _loss(seed, mixer, net=None, **options):
     (None, {}, dict(td_lambda=0.0, double_q=False)),  # IQL, 1-step targets, target-network argmax
     ("vdn", dict(rnn=False, layer_norm=True, input_norm=True), dict(loss_function="smooth_l1")),  # MLP agents
     ("nonmonotonic", {}, dict(burn_in=2, standardise_rewards=True)),  # burn-in; per-seed reward statistics
-    ("qmix", dict(input_layer=False, agent_id=False, activation="tanh"), {}),  # the GRU reads observations
+    ("qmix", dict(input_layers=0, agent_id=False, activation="tanh"), {}),  # the GRU reads observations
+    ("vdn", dict(input_layers=2, layer_norm=True), {}),  # PQN's reference depth: two layers before the GRU
 ])
 def test_stacked_loss_equals_each_seeds_loss_and_gradient(mixer, net, options):
     losses = [_loss(s, mixer, net, **options) for s in range(2)]

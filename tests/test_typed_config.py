@@ -127,3 +127,24 @@ def test_preset_mixer_options_differ_from_the_mixers_own_defaults(preset):
     defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
     for key, value in algo.mixer_options.items():
         assert defaults.get(key, object()) != value, f"{preset}: mixer_options.{key}={value!r} repeats {cls.__name__}'s default"
+
+
+def test_each_depth_key_belongs_to_one_network_type():
+    """``model.layers`` is the MLP's depth, ``model.input_layers`` the GRU's: set for the other type, refused."""
+    with pytest.raises(ConfigError, match="model.layers does nothing for model.type=gru: its depth is model.input_layers"):
+        compose_config("model.layers=3")
+    with pytest.raises(ConfigError, match="model.input_layers does nothing for model.type=mlp"):
+        compose_config("model.type=mlp", "model.input_layers=2")
+    assert compose_config("model.input_layers=2").model.input_layers == 2
+    assert compose_config("model.type=mlp", "model.layers=3").model.layers == 3
+
+
+def test_a_checkpoint_config_with_the_old_input_layer_key_loads():
+    """Checkpoints from before ``model.input_layers`` stored ``model.input_layer`` (true: one layer, false: none)."""
+    from marl_torchrl.config import run_config_from_dict
+
+    for old_value, layers in ((True, 1), (False, 0)):
+        old = dataclasses.asdict(compose_config("algorithm=qmix", "env=matrix/two_step"))
+        del old["model"]["input_layers"]
+        old["model"]["input_layer"] = old_value
+        assert run_config_from_dict(old, {"algorithm": "value_decomposition"}).model.input_layers == layers

@@ -36,7 +36,7 @@ def build_agent_net(model_cfg: Any, info, out_dim: int, **overrides) -> SharedAg
     return SharedAgentNet(
         info.obs_dim, info.n_agents, out_dim, hidden_dim=m.hidden_dim, rnn=m.type == "gru", layers=m.layers,
         agent_id=m.agent_id, layer_norm=m.layer_norm, input_norm=m.input_norm, activation=m.activation,
-        orthogonal_init=m.orthogonal_init, input_layer=m.input_layer, **overrides,
+        orthogonal_init=m.orthogonal_init, input_layers=m.input_layers, **overrides,
     )
 
 

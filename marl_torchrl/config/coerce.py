@@ -63,6 +63,10 @@ def run_config_from_dict(values: Mapping, schemas: Mapping[str, str] | None = No
     algo, env = dict(values.pop("algorithm")), dict(values.pop("env"))
     if algo.pop("norm", False):  # PQN checkpoints from before model/normalised: algorithm.norm forced these on
         values["model"] = {**values.get("model", {}), "layer_norm": True, "input_norm": True}
+    model = dict(values.get("model", {}))
+    if "input_layer" in model:  # checkpoints from before model.input_layers: one input layer or none
+        model["input_layers"] = int(bool(model.pop("input_layer")))
+        values["model"] = model
     algo_schema = (schemas or {}).get("algorithm")
     if algo_schema is None:  # older checkpoints: the preset of the same name
         algo_schema = schema_name(compose_config(f"algorithm={algo['name']}").algorithm, "algorithm")

@@ -42,14 +42,21 @@ class ModelConfig:
     type: str = opt("gru", "agent network", one_of("gru", "mlp"))
     hidden_dim: int = opt(64, "width of every hidden layer and of the GRU state", positive)
     layers: int = opt(2, "hidden layers of the MLP (type=mlp only)", positive)
-    input_layer: bool = opt(True, "type=gru: a [obs -> hidden_dim] ReLU layer before the GRU (PyMARL); "
-                                  "false: the GRU reads the observation")
+    input_layers: int = opt(1, "type=gru: [-> hidden_dim] layers before the GRU (PyMARL: 1; PQN's reference: 2); "
+                               "0: the GRU reads the observation", non_negative)
     agent_id: bool = opt(True, "append a one-hot agent id to each observation")
     last_action: bool = opt(False, "append each agent's previous action (one-hot if discrete) to its observation")
     layer_norm: bool = opt(False, "LayerNorm after each hidden linear layer")
     input_norm: bool = opt(False, "LayerNorm over each agent's observation features (stateless input normalisation)")
     activation: str = opt("relu", "hidden activation", one_of("relu", "tanh", "elu", "gelu"))
     orthogonal_init: bool = opt(True, "orthogonal weights (gain sqrt(2) hidden, small on the head)")
+
+    def cross_check(self, prefix: str) -> None:
+        """Each depth key belongs to one network type: set for the other type, it would do nothing."""
+        own, other = ("input_layers", "layers") if self.type == "gru" else ("layers", "input_layers")
+        if getattr(self, other) != ModelConfig.__dataclass_fields__[other].default:
+            raise ConfigError(f"{prefix}.{other} does nothing for {prefix}.type={self.type}: its depth is "
+                              f"{prefix}.{own}")
 
 
 @dataclass

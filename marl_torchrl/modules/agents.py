@@ -43,8 +43,9 @@ def _activation(name: str) -> nn.Module:
 class SharedAgentNet(nn.Module):
     """One network shared by all agents: ``[in -> H] -> (GRU | MLP layers) -> [H -> out]``.
 
-    With ``input_layer=False`` a GRU agent reads its input directly: ``GRU(in -> H) -> [H -> out]`` (the
-    recurrent model of torchrl's and BenchMARL's examples), skipping PyMARL's ``[in -> H]`` layer.
+    A GRU agent has ``input_layers`` layers before the GRU: PyMARL's one (the default), PQN's reference two;
+    with ``input_layers=0`` it reads its input directly, ``GRU(in -> H) -> [H -> out]`` (the recurrent model
+    of torchrl's and BenchMARL's examples).
 
     Args:
         obs_dim: per-agent input features F.
@@ -52,9 +53,8 @@ class SharedAgentNet(nn.Module):
         out_dim: output features per agent (e.g. number of actions).
         hidden_dim: width H of every hidden layer and of the GRU state.
         rnn: a GRU after the first layer (PyMARL's RNN agent) if True, else an MLP.
-        layers: number of hidden layers of the MLP (``rnn=False``); the GRU agent has one input layer.
-        input_layer: the GRU agent's ``[in -> H]`` layer before the GRU (``rnn=True`` only; an MLP
-            always has its layers).
+        layers: number of hidden layers of the MLP (``rnn=False`` only).
+        input_layers: number of ``[-> H]`` layers before the GRU (``rnn=True`` only; 0: none).
         agent_id: append a one-hot agent id to each agent's input.
         layer_norm: LayerNorm after each hidden linear layer.
         input_norm: LayerNorm over each agent's observation features (before the agent id is appended):
@@ -83,18 +83,19 @@ class SharedAgentNet(nn.Module):
         activation: str = "relu",
         orthogonal_init: bool = True,
         out_gain: float = 1.0,
-        input_layer: bool = True,
+        input_layers: int = 1,
     ):
         super().__init__()
-        if hidden_dim < 1 or layers < 1:
-            raise ConfigError(f"hidden_dim and layers must be >= 1, got {hidden_dim} and {layers}")
-        if not (rnn or input_layer):
-            raise ConfigError("input_layer=false leaves an MLP agent without layers: it needs model.type=gru")
+        if hidden_dim < 1 or layers < 1 or input_layers < 0:
+            raise ConfigError(f"hidden_dim and layers must be >= 1 and input_layers >= 0, got {hidden_dim}, "
+                              f"{layers} and {input_layers}")
+        if not rnn and input_layers != 1:
+            raise ConfigError(f"input_layers={input_layers} is for GRU agents; an MLP agent's depth is its layers")
         self.obs_dim, self.n_agents, self.out_dim = obs_dim, n_agents, out_dim
         self.hidden_dim, self.rnn, self.agent_id = hidden_dim, rnn, agent_id
         in_dim = obs_dim + (n_agents if agent_id else 0)
         self.in_norm = nn.LayerNorm(obs_dim) if input_norm else None
-        n_mlp = (1 if input_layer else 0) if rnn else layers
+        n_mlp = input_layers if rnn else layers
         body: list[nn.Module] = []
         for i in range(n_mlp):
             body.append(nn.Linear(in_dim if i == 0 else hidden_dim, hidden_dim))
