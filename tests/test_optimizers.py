@@ -1,5 +1,5 @@
 """make_optimizer runs torch's single-kernel implementations; they must take the same steps as torch's
-per-tensor reference loop (Adam fused: up to float rounding; RMSprop foreach: bit for bit)."""
+per-tensor reference loop (Adam fused and RAdam foreach: up to float rounding; RMSprop foreach: bit for bit)."""
 import pytest
 import torch
 
@@ -7,7 +7,8 @@ from marl_torchrl.algorithms.base import make_optimizer
 from marl_torchrl.registry import ConfigError
 
 REFERENCE = {"adam": lambda ps: torch.optim.Adam(ps, lr=1e-2, foreach=False),
-             "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=1e-2, alpha=0.99, eps=1e-5, foreach=False)}
+             "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=1e-2, alpha=0.99, eps=1e-5, foreach=False),
+             "radam": lambda ps: torch.optim.RAdam(ps, lr=1e-2, foreach=False)}
 
 
 def _net(seed: int) -> torch.nn.Module:
@@ -15,7 +16,7 @@ def _net(seed: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
 
 
-@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "radam"])
 def test_fast_optimizer_takes_the_reference_steps(name):
     ours, ref = _net(0), _net(0)
     opt_ours, opt_ref = make_optimizer(name, ours.parameters(), lr=1e-2), REFERENCE[name](list(ref.parameters()))

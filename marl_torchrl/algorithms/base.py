@@ -27,15 +27,21 @@ from marl_torchrl.modules.recurrence import hidden_state_primer
 from marl_torchrl.objectives.targets import TargetUpdater
 from marl_torchrl.registry import ConfigError
 
-_OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+_OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "radam": torch.optim.RAdam}
 
 
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float, **kwargs):
-    """Adam or RMSprop (PyMARL's RMSprop uses alpha=0.99, eps=1e-5) over trainable parameters.
+    """Adam, RMSprop (PyMARL's RMSprop uses alpha=0.99, eps=1e-5) or RAdam (PQN's reference) over trainable
+    parameters.
 
-    Both update all parameters together instead of in torch's per-tensor Python loop (torch's default
+    All update all parameters together instead of in torch's per-tensor Python loop (torch's default
     on the CPU): Adam ``fused``, one kernel (4x faster per step on balance's QMIX MLP; the same update
-    up to float rounding), RMSprop ``foreach``, multi-tensor ops (bit-identical). ``kwargs`` override both.
+    up to float rounding), RMSprop ``foreach``, multi-tensor ops (bit-identical), RAdam ``foreach`` (up to
+    float rounding). ``kwargs`` override these.
+
+    >>> net = torch.nn.Linear(3, 2)
+    >>> type(make_optimizer("radam", net.parameters(), lr=1e-3)).__name__
+    'RAdam'
     """
     if name not in _OPTIMIZERS:
         raise ConfigError(f"unknown optimizer '{name}'; known: {', '.join(sorted(_OPTIMIZERS))}")
@@ -44,6 +50,8 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float
     params = [p for p in params if p.requires_grad]
     if name == "rmsprop":
         kwargs = {"alpha": 0.99, "eps": 1e-5, "foreach": True, **kwargs}
+    elif name == "radam":
+        kwargs = {"foreach": True, **kwargs}
     elif all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params):
         kwargs = {"fused": True, **kwargs}
     return _OPTIMIZERS[name](params, lr=lr, **kwargs)

@@ -35,7 +35,8 @@ class AlgorithmConfig:
     name: str = opt(MISSING, "the preset's name (run dirs, checkpoints)")
     gamma: float = opt(0.99, "discount", unit_open_closed)
     td_lambda: float = opt(0.6, "TD(lambda) targets; 0 = 1-step", unit_closed)
-    optimizer: str = opt("adam", "optimiser of every loss term", one_of("adam", "rmsprop"))
+    optimizer: str = opt("adam", "optimiser of every loss term (radam: PQN's reference)",
+                         one_of("adam", "rmsprop", "radam"))
     grad_clip: Optional[float] = opt(10.0, "max gradient norm per optimiser; null = no clipping", or_none(positive))
     target_hard_interval: Optional[int] = opt(200, "gradient steps between hard target copies (or target_tau)",
                                               or_none(positive))
