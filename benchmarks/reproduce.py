@@ -60,7 +60,8 @@ SUITES = {  # per task: default variants, n_agents (for return_per_agent), varia
     "lbf_8x8_2p_2f_coop": {"algorithms": ["qmix", "vdn"], "n_agents": 2},
     "smax_3m": {"algorithms": ["qmix", "pqn_vdn"], "n_agents": 3},
     "simple_spread": {"algorithms": ["qmix", "vdn"], "n_agents": 3},
-    "balance": {"algorithms": ["qmix", "vdn", "iql", "facmac_continuous", "dop", "dop_continuous"], "n_agents": 4,
+    "balance": {"algorithms": ["qmix", "vdn", "iql", "pqn_vdn", "pqn_qmix", "facmac_continuous", "dop", "dop_continuous"],
+                "n_agents": 4,
                 "variants": {"facmac_continuous": ("facmac", CONTINUOUS), "dop_continuous": ("dop", CONTINUOUS)}},
     "gridworld25": {"algorithms": ["qmix"], "n_agents": 4},
 }
