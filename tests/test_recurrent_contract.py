@@ -26,6 +26,15 @@ def _collect(seed=0, n_batches=3, num_envs=4, steps_per_batch=7, model="gru", in
     )
 
 
+def _assert_unroll_equals_acting(parts, batches, seq_len=5):
+    """The loss's online unroll gives, at every valid step, the Q-values the acting policy computed."""
+    seqs = _sequences(batches, seq_len)
+    with torch.no_grad():
+        q_online = parts.loss._unroll_online(seqs[keys.OBS], seqs[keys.HIDDEN])
+    valid = seqs[keys.MASK].squeeze(-1)
+    torch.testing.assert_close(q_online[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-5, rtol=1e-5)
+
+
 def _sequences(batches, seq_len, rnn=True):
     builder = SequenceBuilder(seq_len, hidden_key=keys.HIDDEN if rnn else None, extra_keys=(keys.ACTION_VALUE,))
     out = [s for s in (builder.add(b) for b in batches) if s is not None]
@@ -80,11 +89,7 @@ def test_gru_without_input_layers_reads_the_observation_and_keeps_the_contract()
     parts, batches = _collect(input_layers=0)
     net = parts.loss.agent_net
     assert len(net.body) == 0 and net.gru.input_size == 16 + 3 and net.gru.hidden_size == 16
-    seqs = _sequences(batches, 5)
-    with torch.no_grad():
-        q_online = parts.loss._unroll_online(seqs[keys.OBS], seqs[keys.HIDDEN])
-    valid = seqs[keys.MASK].squeeze(-1)
-    torch.testing.assert_close(q_online[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-5, rtol=1e-5)
+    _assert_unroll_equals_acting(parts, batches)
     with pytest.raises(ConfigError, match="is for GRU agents"):
         SharedAgentNet(obs_dim=3, n_agents=2, out_dim=4, rnn=False, input_layers=0)
 
@@ -95,11 +100,7 @@ def test_gru_with_two_input_layers_keeps_the_contract():
     net = parts.loss.agent_net
     assert [type(m).__name__ for m in net.body] == ["Linear", "ReLU", "Linear", "ReLU"]
     assert net.body[2].in_features == net.body[2].out_features == net.gru.input_size == 16
-    seqs = _sequences(batches, 5)
-    with torch.no_grad():
-        q_online = parts.loss._unroll_online(seqs[keys.OBS], seqs[keys.HIDDEN])
-    valid = seqs[keys.MASK].squeeze(-1)
-    torch.testing.assert_close(q_online[valid], seqs[keys.ACTION_VALUE][valid], atol=1e-5, rtol=1e-5)
+    _assert_unroll_equals_acting(parts, batches)
 
 
 def test_sequences_never_cross_episodes_and_keep_final_observation():
