@@ -4,7 +4,8 @@
 ``Q_i(o_i, a_i)``, the mixer named by ``mixer`` (``nonmonotonic``, ``qmix``, ``vdn``, or null for
 independent critics), the :class:`~marl_torchrl.objectives.facmac.FACMACLoss`, one optimiser per loss
 term (``actor_lr`` for ``loss_actor``, ``critic_lr`` for ``loss_qvalue``, which trains critic and mixer)
-and the target updater. Acting is decentralised: discrete actors play the greedy action among
+and the target updater; ``twin_critics``, ``target_noise`` and ``policy_delay`` add TD3's clipped double
+Q, target policy smoothing and delayed actor updates. Acting is decentralised: discrete actors play the greedy action among
 available actions with epsilon exploration; continuous actors play their bounded action plus Gaussian
 noise. Registered as ``facmac``.
 
@@ -38,27 +39,33 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
     model = as_config(model_cfg, ModelConfig, "model")
     bound, action_dim, n_actions = action_space(info, device)
     actor = build_agent_net(model, info, action_dim).to(device)
-    critic = AgentActionCritic(
-        info.obs_dim, action_dim, info.n_agents, discrete=not info.continuous,
-        hidden_dim=cfg.critic_hidden_dim, layers=cfg.critic_layers, agent_id=model.agent_id,
-    ).to(device)
-    mixer = None
-    if cfg.mixer is not None:
-        mixer = make_mixer(cfg.mixer, info.n_agents, info.state_dim, **cfg.mixer_options).to(device)
+    critic, mixer = _critic_and_mixer(cfg, model, info, device, action_dim)
+    twin_critic, twin_mixer = _critic_and_mixer(cfg, model, info, device, action_dim) if cfg.twin_critics else (None, None)
     loss = FACMACLoss(
         actor, critic, mixer, n_actions=n_actions, bound=bound, gamma=cfg.gamma, td_lambda=cfg.td_lambda,
         gumbel_temperature=cfg.gumbel_temperature, action_reg=cfg.action_reg, burn_in=burn_in,
-        standardise_rewards=cfg.standardise_rewards,
+        standardise_rewards=cfg.standardise_rewards, twin_critic=twin_critic, twin_mixer=twin_mixer,
+        target_noise=cfg.target_noise, target_noise_clip=cfg.target_noise_clip, policy_delay=cfg.policy_delay,
     )
     if info.continuous:
         sigma = (cfg.noise_sigma_start, cfg.noise_sigma_end, cfg.noise_anneal_fraction)
         policy, explore = gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames)
     else:
         policy, explore = epsilon_greedy_policy(actor, info, device, **cfg.epsilon(), total_frames=total_frames)
-    critic_params = list(critic.parameters()) + ([] if mixer is None else list(mixer.parameters()))
+    critic_params = [p for m in (critic, mixer, twin_critic, twin_mixer) if m is not None for p in m.parameters()]
     optimizers = {
         "loss_actor": make_optimizer(cfg.optimizer, actor.parameters(), lr=cfg.actor_lr),
         "loss_qvalue": make_optimizer(cfg.optimizer, critic_params, lr=cfg.critic_lr),
     }
     return assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
                           exploration=explore)
+
+
+def _critic_and_mixer(cfg: FACMACConfig, model: ModelConfig, info, device, action_dim: int):
+    """A per-agent critic ``Q_i(o_i, a_i)`` and the mixer over it (None for independent critics)."""
+    critic = AgentActionCritic(
+        info.obs_dim, action_dim, info.n_agents, discrete=not info.continuous,
+        hidden_dim=cfg.critic_hidden_dim, layers=cfg.critic_layers, agent_id=model.agent_id,
+    ).to(device)
+    mixer = None if cfg.mixer is None else make_mixer(cfg.mixer, info.n_agents, info.state_dim, **cfg.mixer_options).to(device)
+    return critic, mixer

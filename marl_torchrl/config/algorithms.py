@@ -135,6 +135,12 @@ class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig):
     noise_sigma_end: float = opt(0.1, "continuous actions: noise after the anneal", non_negative)
     noise_anneal_fraction: float = opt(1.0, "fraction of total_frames over which the noise anneals",
                                        unit_open_closed)
+    twin_critics: bool = opt(False, "TD3's clipped double Q: a second critic and mixer, targets from the "
+                                    "smaller of the two mixed values")
+    target_noise: float = opt(0.0, "continuous actions: std of the clipped Gaussian noise on the target "
+                                   "actor's action, in half action ranges (TD3's smoothing: 0.2; 0 = none)", non_negative)
+    target_noise_clip: float = opt(0.5, "continuous actions: the target noise is clipped to +-this", non_negative)
+    policy_delay: int = opt(1, "critic updates per actor update (TD3: 2)", positive)
 
     def cross_check(self, prefix: str) -> None:
         ActorCriticConfig.cross_check(self, prefix)

@@ -5,14 +5,18 @@ For a batch of ``B`` sequences of ``L`` transitions (``L + 1`` observation slots
 1. critic: each agent's ``Q_i(o_i, a_i)`` at the taken actions, mixed with the state into ``Q_tot``;
 2. target: the target actor unrolls over the same observations from the same start state and plays
    its greedy action (discrete: one-hot argmax among available actions; continuous: the bounded
-   deterministic action); the target critic and target mixer score it; TD(lambda) or 1-step targets,
-   truncated steps bootstrap and terminated steps do not;
-3. ``loss_qvalue``: squared TD error over valid transitions; it trains critic and mixer;
+   deterministic action, optionally with TD3's clipped Gaussian target noise, ``target_noise``); the
+   target critic and target mixer score it (with a twin critic, the smaller of the two mixed values:
+   TD3's clipped double Q); TD(lambda) or 1-step targets, truncated steps bootstrap and terminated
+   steps do not;
+3. ``loss_qvalue``: squared TD error over valid transitions (summed over twin critics); it trains
+   critic(s) and mixer(s);
 4. ``loss_actor``: the online actor unrolls (burn-in steps without gradient) and ALL agents' actions
    come from it at once (discrete: straight-through Gumbel-Softmax among available actions;
    continuous: bounded deterministic actions); ``-Q_tot`` through the critic and mixer, whose
    parameters are detached so this term trains the actor alone; continuous actors add
-   ``action_reg * mean(tanh(raw)^2)``.
+   ``action_reg * mean(tanh(raw)^2)``. With ``policy_delay = d`` this term has a gradient on every
+   d-th call only (TD3's delayed policy updates); on the others it is computed without one, for the logs.
 
 >>> import torch
 >>> from marl_torchrl.data.synthetic import random_sequences
@@ -53,6 +57,12 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         gumbel_temperature: temperature of the straight-through Gumbel-Softmax (discrete).
         action_reg: weight of ``mean(tanh(raw)^2)`` in the actor loss (continuous).
         burn_in: steps without gradient at the start of sequences that begin mid-episode.
+        twin_critic, twin_mixer: a second critic (and mixer, when ``mixer`` is given) with their own
+            parameters; targets take the smaller mixed value of the two (clipped double Q). The actor
+            follows the first critic.
+        target_noise, target_noise_clip: continuous actions: std and clip of the Gaussian noise added to
+            the target actor's action, in half action ranges (TD3's target policy smoothing; 0 = none).
+        policy_delay: the actor term has a gradient on every ``policy_delay``-th call (1 = every call).
 
     Keys are renamable with ``set_keys`` (observation, state, action, action_mask, reward,
     terminated, mask, is_init, hidden).
@@ -63,10 +73,26 @@ class FACMACLoss(ActionSpace, SequenceLoss):
     Traceback (most recent call last):
     ...
     marl_torchrl.registry.ConfigError: FACMAC needs either n_actions (discrete) or bound (continuous actions)
+
+    TD3's three stabilisers on continuous actions, with a twin critic and mixer:
+
+    >>> import torch
+    >>> from marl_torchrl.data.synthetic import random_sequences
+    >>> from marl_torchrl.modules import VDNMixer
+    >>> from marl_torchrl.modules.actors import TanhBounded
+    >>> bound = TanhBounded(-torch.ones(2, 3), torch.ones(2, 3))
+    >>> td3 = FACMACLoss(SharedAgentNet(3, 2, 3), AgentActionCritic(3, 3, 2, discrete=False), VDNMixer(2, 'cpu'),
+    ...                  bound=bound, twin_critic=AgentActionCritic(3, 3, 2, discrete=False), twin_mixer=VDNMixer(2, 'cpu'),
+    ...                  target_noise=0.2, policy_delay=2)
+    >>> batch = random_sequences(batch=2, seq_len=4, n_agents=2, obs_dim=3, n_actions=3, state_dim=6, hidden_dim=64)
+    >>> batch["agents", "action"] = torch.rand(2, 5, 2, 3)  # continuous actions [B, L + 1, A, d]
+    >>> [td3(batch)["loss_actor"].requires_grad for _ in range(4)]
+    [True, False, True, False]
     """
 
     algorithm = "FACMAC"
-    target_names = (("actor", "actor_target"), ("critic", "critic_target"), ("mixer", "mixer_target"))
+    target_names = (("actor", "actor_target"), ("critic", "critic_target"), ("mixer", "mixer_target"),
+                    ("twin_critic", "twin_critic_target"), ("twin_mixer", "twin_mixer_target"))
 
     def __init__(
         self,
@@ -82,6 +108,11 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         action_reg: float = 1e-3,
         burn_in: int = 0,
         standardise_rewards: bool = False,
+        twin_critic: nn.Module | None = None,
+        twin_mixer: nn.Module | None = None,
+        target_noise: float = 0.0,
+        target_noise_clip: float = 0.5,
+        policy_delay: int = 1,
     ):
         super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
         self.set_action_space(n_actions=n_actions, bound=bound)
@@ -89,9 +120,22 @@ class FACMACLoss(ActionSpace, SequenceLoss):
             raise ConfigError(f"need gumbel_temperature > 0 and action_reg >= 0, got {gumbel_temperature}, {action_reg}")
         # a critic scores the actions it is given: no values of all actions; indices only for discrete ones
         self.check_mixer_inputs(mixer, ("observations", "actions", "action_mask") if self.discrete else ("observations",))
+        if twin_critic is not None and (twin_critic is critic or (mixer is None) != (twin_mixer is None)
+                                        or (mixer is not None and twin_mixer is mixer)):
+            raise ConfigError("a twin critic needs its own parameters, and its own mixer when there is a mixer")
+        if twin_critic is None and twin_mixer is not None:
+            raise ConfigError("twin_mixer without twin_critic")
+        if target_noise < 0 or target_noise_clip < 0 or policy_delay < 1:
+            raise ConfigError(f"need target_noise >= 0, target_noise_clip >= 0 and policy_delay >= 1, "
+                              f"got {target_noise}, {target_noise_clip}, {policy_delay}")
+        if target_noise and self.discrete:
+            raise ConfigError("target_noise (target policy smoothing) needs continuous actions")
         self.actor, self.critic, self.mixer = actor, critic, mixer
+        self.twin_critic, self.twin_mixer = twin_critic, twin_mixer
         self.make_targets()
         self.gumbel_temperature, self.action_reg = float(gumbel_temperature), float(action_reg)
+        self.target_noise, self.target_noise_clip = float(target_noise), float(target_noise_clip)
+        self.policy_delay, self.calls = int(policy_delay), 0  # calls: not checkpointed (restarts the delay cycle)
 
     def _encode(self, action: torch.Tensor) -> torch.Tensor:
         """Replayed actions as critic inputs: one-hot (discrete) or as they are (continuous)."""
@@ -103,6 +147,17 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         if sample:
             return gumbel_softmax_st(raw, self.gumbel_temperature, avail)
         return greedy_one_hot(raw, avail)
+
+    def _target_action(self, raw: torch.Tensor, avail: torch.Tensor | None) -> torch.Tensor:
+        """The target actor's action: greedy, or (continuous, ``target_noise``) bounded action plus clipped
+        Gaussian noise in half action ranges, kept inside the bounds."""
+        if self.discrete or not self.target_noise:
+            return self._policy_action(raw, avail, sample=False)
+        noise = (torch.randn_like(raw) * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip)
+        return self.bound.centre + self.bound.half_range * (self.bound.normalised(raw) + noise).clamp(-1.0, 1.0)
+
+    def _target_value(self, critic, mixer, obs, action, b) -> torch.Tensor:
+        return mix_values(mixer, critic(obs, action), b.state_next, **self._mixer_inputs(obs, action, b.avail_next))
 
     def _mixer_inputs(self, obs: torch.Tensor, action: torch.Tensor, avail) -> dict:
         """The extra inputs a mixer may ask of FACMAC (see ``check_mixer_inputs`` in ``__init__``)."""
@@ -116,33 +171,37 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         action = self._encode(b.action)  # [B, L, A, n or d]
 
         # 1-3. critic towards targets from the target actor, critic and mixer
-        q_taken = mix_values(self.mixer, self.critic(obs[:, :-1], action), state_now,
-                             **self._mixer_inputs(obs[:, :-1], action, b.avail_now))
+        pairs = [(self.critic, self.mixer)] + ([(self.twin_critic, self.twin_mixer)] if self.twin_critic else [])
+        q_taken = [mix_values(m, c(obs[:, :-1], action), state_now, **self._mixer_inputs(obs[:, :-1], action, b.avail_now))
+                   for c, m in pairs]
         with torch.no_grad():
             raw_target, _ = self.actor_target.unroll(obs, h0)
-            next_action = self._policy_action(raw_target[:, 1:], b.avail_next, sample=False)
-            next_q = self.critic_target(obs[:, 1:], next_action)
-            next_value = mix_values(self.mixer_target, next_q, b.state_next,
-                                    **self._mixer_inputs(obs[:, 1:], next_action, b.avail_next))
+            next_action = self._target_action(raw_target[:, 1:], b.avail_next)
+            next_value = self._target_value(self.critic_target, self.mixer_target, obs[:, 1:], next_action, b)
+            if self.twin_critic is not None:
+                twin = self._target_value(self.twin_critic_target, self.twin_mixer_target, obs[:, 1:], next_action, b)
+                next_value = torch.minimum(next_value, twin)
             target = lambda_returns(b.reward, b.terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
-        err = q_taken - target
-        loss_qvalue = masked_mean(err.pow(2), valid)
+        err = q_taken[0] - target
+        loss_qvalue = sum(masked_mean((q - target).pow(2), valid) for q in q_taken)
 
         # 4. centralised policy gradient: every agent's action from the current actor at once
-        raw = unroll_with_burn_in(self.actor, obs[:, :-1], h0, self.burn_in, b.is_init)  # [B, L, A, n or d]
-        pi = self._policy_action(raw, b.avail_now, sample=True)
-        q_tot_pi = mix_values(self.mixer, call_detached(self.critic, obs[:, :-1], pi), state_now, detached=True,
-                              **self._mixer_inputs(obs[:, :-1], pi, b.avail_now))
-        loss_actor = -masked_mean(q_tot_pi, valid)
-        if not self.discrete and self.action_reg:
-            loss_actor = loss_actor + self.action_reg * masked_mean(self.bound.normalised(raw).pow(2), valid.unsqueeze(-1))
+        self.calls += 1
+        with torch.set_grad_enabled(torch.is_grad_enabled() and (self.calls - 1) % self.policy_delay == 0):
+            raw = unroll_with_burn_in(self.actor, obs[:, :-1], h0, self.burn_in, b.is_init)  # [B, L, A, n or d]
+            pi = self._policy_action(raw, b.avail_now, sample=True)
+            q_tot_pi = mix_values(self.mixer, call_detached(self.critic, obs[:, :-1], pi), state_now, detached=True,
+                                  **self._mixer_inputs(obs[:, :-1], pi, b.avail_now))
+            loss_actor = -masked_mean(q_tot_pi, valid)
+            if not self.discrete and self.action_reg:
+                loss_actor = loss_actor + self.action_reg * masked_mean(self.bound.normalised(raw).pow(2), valid.unsqueeze(-1))
 
         return TensorDict(
             {
                 "loss_actor": loss_actor,
                 "loss_qvalue": loss_qvalue,
                 "td_error": masked_mean(err.abs(), valid).detach(),
-                "q_value": masked_mean(q_taken, valid).detach(),
+                "q_value": masked_mean(q_taken[0], valid).detach(),
                 "q_value_policy": masked_mean(q_tot_pi, valid).detach(),
                 "target_value": masked_mean(target, valid).detach(),
             },
