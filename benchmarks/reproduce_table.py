@@ -9,6 +9,8 @@ table over all tasks beside the published references (``REFERENCES``). Statistic
   scale); ``wall_min_mean`` is the last ``time/elapsed_s`` in minutes; where the env family logs its own
   episode metric (``eval/<name>``: SMAX's ``battle_won``, GridWorld's ``items_collected``), its name in
   ``episode_metric`` and its final value's mean and interval over seeds in ``episode_metric_*``.
+- ``reproduce_<task>_curves.csv``: every run's greedy evaluations (variant, seed, frames, value), from which
+  the plot is drawn; variants with no finished run in this invocation keep their rows here and in the CSV.
 - ``reproduce_<task>.png`` (and ``reproduce_<task>_<name>.png`` for the episode metric): greedy eval return
   against frames, mean and 95% band over seeds per variant.
 - ``reproduce_table.md``: every ``reproduce_*.csv`` in the results dir, a row per (task, variant).
@@ -19,6 +21,8 @@ import csv
 import json
 import math
 from pathlib import Path
+
+import numpy as np
 
 from marl_torchrl.plots import last_value, read_log
 from marl_torchrl.report.collect import Run, load_run
@@ -128,18 +132,55 @@ def suite_rows(task: str, found, n_agents: int | None) -> list[dict]:
 
 
 def write_suite(task: str, found, n_agents: int | None, results: Path, tag: str = "") -> list[Path]:
-    """Write ``reproduce_<task><tag>.csv`` and its plot(s) into ``results``; returns the paths written.
-    ``tag`` (``_f<N>`` for ``--frames N``) keeps short runs' files apart from the full budget's."""
+    """Write ``reproduce_<task><tag>.csv``, its curves (``_curves.csv``) and plot(s) into ``results``; returns
+    the paths written. ``tag`` (``_f<N>`` for ``--frames N``) keeps short runs' files apart from the full
+    budget's. A variant with no finished run in ``found`` keeps its row and curves from the files already
+    there (run dirs are not committed, so a checkout can add one variant without rerunning the others)."""
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
-    paths = [write_csv(suite_rows(task, found, n_agents), CSV_FIELDS, results / f"reproduce_{task}{tag}.csv")]
-    metric = episode_metric(found)
-    for metric, suffix in [("eval/ep_reward", "")] + ([(metric, "_" + metric[5:])] if metric else []):
-        runs = _runs(found, metric)
+    csv_path, curves_path = results / f"reproduce_{task}{tag}.csv", results / f"reproduce_{task}{tag}_curves.csv"
+    new = {v for v, _, _ in found}
+    rows = suite_rows(task, found, n_agents) + [r for r in _read_csv(csv_path) if r["variant"] not in new]
+    metric = episode_metric(found) or next(("eval/" + r["episode_metric"] for r in rows if r.get("episode_metric")), None)
+    metrics = ["eval/ep_reward"] + ([metric] if metric else [])
+    curves = [c for m in metrics for c in _curve_rows(_runs(found, m), m)]
+    curves += [c for c in _read_csv(curves_path) if c["variant"] not in new]
+    curves.sort(key=lambda c: (c["variant"], int(c["seed"]), c["metric"], int(c["frames"])))
+    paths = [write_csv(sorted(rows, key=lambda r: r["variant"]), CSV_FIELDS, csv_path),
+             write_csv(curves, CURVE_CSV_FIELDS, curves_path)]
+    for m in metrics:
+        runs = _curve_runs(curves, m)
         if runs:
-            paths.append(plot_curves(group_curves(runs, REPS, SEED), "frames", metric,
-                                     results / f"reproduce_{task}{tag}{suffix}.png"))
+            suffix = "" if m == "eval/ep_reward" else "_" + m[5:]
+            paths.append(plot_curves(group_curves(runs, REPS, SEED), "frames", m, results / f"reproduce_{task}{tag}{suffix}.png"))
     return paths
+
+
+CURVE_CSV_FIELDS = ["variant", "seed", "task", "metric", "frames", "seconds", "value"]
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _curve_rows(runs: list[Run], metric: str) -> list[dict]:
+    return [{"variant": r.algorithm, "seed": r.seed, "task": r.task, "metric": metric, "frames": int(f),
+             "seconds": round(float(t), 2), "value": round(float(v), 5)}
+            for r in runs for f, t, v in zip(r.frames, r.seconds, r.values)]
+
+
+def _curve_runs(curves: list[dict], metric: str) -> list[Run]:
+    """The curve rows of ``metric`` as one :class:`Run` per (variant, seed), for ``group_curves``."""
+    by_run: dict[tuple[str, str], list[dict]] = {}
+    for c in curves:
+        if c["metric"] == metric:
+            by_run.setdefault((c["variant"], str(c["seed"])), []).append(c)
+    return [Run("", variant, rows[0]["task"], int(seed), *(np.array([float(c[k]) for c in rows])
+                                                           for k in ("frames", "seconds", "value")))
+            for (variant, seed), rows in sorted(by_run.items())]
 
 
 def _ci(row: dict, key: str) -> str:
@@ -164,11 +205,11 @@ def table_row(row: dict) -> dict:
 
 
 def write_table(results: Path) -> Path:
-    """``reproduce_table.md`` over every ``reproduce_*.csv`` in ``results``."""
+    """``reproduce_table.md`` over every ``reproduce_*.csv`` in ``results`` (not the ``_curves.csv``)."""
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path in sorted(results.glob("reproduce_*.csv")):
+    for path in sorted(p for p in results.glob("reproduce_*.csv") if not p.name.endswith("_curves.csv")):
         with open(path, newline="") as f:
             rows += [table_row(r) for r in csv.DictReader(f)]
     text = ["# Reproductions: our final greedy return beside the published numbers", "",

@@ -69,7 +69,7 @@ def test_csv_and_table(out, tmp_path):
     assert sorted((v, s) for v, s, _ in found) == [("qmix", 0), ("vdn", 0), ("vdn", 1)]
     results = tmp_path / "results"
     written = reproduce_table.write_suite(TASK, found, 2, results)
-    assert [p.name for p in written] == [f"reproduce_{TASK}.csv", f"reproduce_{TASK}.png"]
+    assert [p.name for p in written] == [f"reproduce_{TASK}.csv", f"reproduce_{TASK}_curves.csv", f"reproduce_{TASK}.png"]
     rows = {r["variant"]: r for r in csv.DictReader(open(written[0]))}
     vdn = rows["vdn"]
     assert (vdn["n_seeds"], vdn["seeds"], vdn["return_per_seed"], vdn["total_frames"]) == ("2", "0;1", "0.5;0.7", "64")
@@ -90,6 +90,23 @@ def test_csv_and_table(out, tmp_path):
     assert len(lines) == 3
     assert "0.6 [" in table and "none published" in table and "2.05M env steps" in table
     assert "win rate 0.9 [0.8, 1]" in table and "~0.95" in table and "not 3m alone" in table
+
+
+def test_a_variant_without_runs_keeps_its_row_and_curves(out, tmp_path, monkeypatch):
+    """Run dirs are not committed: rebuilding the suite from one variant's runs keeps the others' results."""
+    found = reproduce.finished(TASK, out, 64)
+    results = tmp_path / "results"
+    reproduce_table.write_suite(TASK, found, 2, results)
+    before = {r["variant"]: r for r in csv.DictReader(open(results / f"reproduce_{TASK}.csv"))}
+    curves = list(csv.DictReader(open(results / f"reproduce_{TASK}_curves.csv")))
+    assert {(c["variant"], c["seed"]) for c in curves} == {("qmix", "0"), ("vdn", "0"), ("vdn", "1")}
+    plotted = []
+    monkeypatch.setattr(reproduce_table, "plot_curves", lambda rows, *a: plotted.append(rows) or a[-1])
+    reproduce_table.write_suite(TASK, [f for f in found if f[0] == "vdn"], 2, results)  # qmix's runs gone
+    after = {r["variant"]: r for r in csv.DictReader(open(results / f"reproduce_{TASK}.csv"))}
+    assert after == before
+    assert list(csv.DictReader(open(results / f"reproduce_{TASK}_curves.csv"))) == curves
+    assert {row["algorithm"] for row in plotted[0]} == {"qmix", "vdn"}
 
 
 def test_dry_run(out, capsys):
