@@ -157,3 +157,7 @@ def test_an_experiment_sets_its_task_and_the_command_line_still_wins():
     # a per-algorithm preset that merges into the algorithm's mixer options (simple_spread's unbounded state)
     cfg = compose_config("experiment=simple_spread", "algorithm=qmix", "algorithm.mixer_options.mixing_embed_dim=16")
     assert dict(cfg.algorithm.mixer_options) == {"state_norm": True, "mixing_embed_dim": 16}
+    # balance's DOP discount (both action spaces) leaves the other algorithms' alone
+    assert compose_config("experiment=balance", "algorithm=dop", "env.continuous_actions=true").algorithm.gamma == 0.9
+    assert compose_config("experiment=balance", "algorithm=dop", "algorithm.gamma=0.99").algorithm.gamma == 0.99
+    assert compose_config("experiment=balance", "algorithm=qmix").algorithm.gamma == 0.99
