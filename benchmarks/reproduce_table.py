@@ -210,8 +210,7 @@ def write_table(results: Path) -> Path:
     results.mkdir(parents=True, exist_ok=True)
     rows = []
     for path in sorted(p for p in results.glob("reproduce_*.csv") if not p.name.endswith("_curves.csv")):
-        with open(path, newline="") as f:
-            rows += [table_row(r) for r in csv.DictReader(f)]
+        rows += [table_row(r) for r in _read_csv(path)]
     text = ["# Reproductions: our final greedy return beside the published numbers", "",
             "Ours: mean over seeds of each run's final greedy evaluation return, 95% percentile-bootstrap interval "
             f"over seeds ({REPS} resamples); beside it the env's own episode metric where it logs one (SMAX: "

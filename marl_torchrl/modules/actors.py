@@ -78,5 +78,9 @@ class TanhBounded(nn.Module):
     def normalised(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.tanh(raw)
 
+    def scaled(self, normalised: torch.Tensor) -> torch.Tensor:
+        """A normalised action in ``[-1, 1]`` mapped into ``[low, high]``."""
+        return self.centre + self.half_range * normalised
+
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        return self.centre + self.half_range * torch.tanh(raw)
+        return self.scaled(torch.tanh(raw))

@@ -154,7 +154,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         if self.discrete or not self.target_noise:
             return self._policy_action(raw, avail, sample=False)
         noise = (torch.randn_like(raw) * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip)
-        return self.bound.centre + self.bound.half_range * (self.bound.normalised(raw) + noise).clamp(-1.0, 1.0)
+        return self.bound.scaled((self.bound.normalised(raw) + noise).clamp(-1.0, 1.0))
 
     def _target_value(self, critic, mixer, obs, action, b) -> torch.Tensor:
         return mix_values(mixer, critic(obs, action), b.state_next, **self._mixer_inputs(obs, action, b.avail_next))
