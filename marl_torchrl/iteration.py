@@ -71,6 +71,7 @@ def record_batch(run: Run, batch) -> dict[str, float]:
     run.parts.exploration_step(frames)
     metrics = rollout_metrics(run, batch)
     metrics.update(run.parts.exploration_metrics())
+    metrics.update(run.parts.lr_metrics())
     return metrics
 
 

@@ -109,12 +109,51 @@ class AlgorithmParts:
             return {"rollout/noise_sigma": float(m.sigma)}
         return {}
 
+    def lr_metrics(self) -> dict[str, float]:
+        """With ``lr_decay``, each optimiser's current learning rate: ``train/lr`` for the one optimiser
+        ``loss``, ``train/lr_<term>`` for ``loss_<term>``; empty without a schedule."""
+        if "lr_schedule" not in self.modules:
+            return {}
+        return {"train/lr" + name.removeprefix("loss"): opt.param_groups[0]["lr"]
+                for name, opt in self.optimizers.items()}
 
-def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploration=None) -> AlgorithmParts:
+
+class LinearLRDecay(torch.nn.Module):
+    """Sets each optimiser's learning rate to its own starting value times ``1 - frames / total_frames`` (not
+    below 0) for the updates on each collected batch, ``frames`` being those collected before it. Its frame
+    count is a buffer, so it goes into checkpoints and a resumed run continues the schedule.
+
+    >>> fast, slow = (torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr) for lr in (1.0, 0.1))
+    >>> decay = LinearLRDecay([fast, slow], total_frames=100)
+    >>> decay.step(25); decay.step(25); fast.param_groups[0]["lr"], round(slow.param_groups[0]["lr"], 6)
+    (0.75, 0.075)
+    """
+
+    def __init__(self, optimizers: Iterable[torch.optim.Optimizer], *, total_frames: int):
+        super().__init__()
+        # the optimisers, not their groups: loading an optimiser's state replaces its param_groups
+        self.optimizers = list(optimizers)
+        self.start_lrs = [[float(g["lr"]) for g in opt.param_groups] for opt in self.optimizers]
+        self.total_frames = max(1, int(total_frames))
+        self.register_buffer("frames", torch.zeros((), dtype=torch.long))
+
+    def step(self, frames: int) -> None:
+        """Called once per collected batch of ``frames`` frames, before its updates."""
+        done = int(self.frames)  # frames before this batch
+        left = max(0.0, 1.0 - done / self.total_frames)
+        for opt, lrs in zip(self.optimizers, self.start_lrs):
+            for group, lr in zip(opt.param_groups, lrs):
+                group["lr"] = lr * left
+        self.frames.fill_(done + int(frames))
+
+
+def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploration=None,
+                   total_frames: int | None = None) -> AlgorithmParts:
     """The parts every algorithm finishes with: the target updater from the config's
-    ``target_hard_interval`` / ``target_tau``, its ``grad_clip``, and, for a recurrent agent network,
-    its hidden-state primer and key. ``exploration`` is a module with ``step(frames)`` (epsilon or
-    noise schedule), or None when the policy explores by itself.
+    ``target_hard_interval`` / ``target_tau``, its ``grad_clip``, with ``lr_decay`` a
+    :class:`LinearLRDecay` of all ``optimizers`` over ``total_frames`` (checkpointed as ``lr_schedule``), and,
+    for a recurrent agent network, its hidden-state primer and key. ``exploration`` is a module with
+    ``step(frames)`` (epsilon or noise schedule), or None when the policy explores by itself.
 
     >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
     >>> from marl_torchrl.config import ModelConfig, ValueDecompositionConfig
@@ -125,7 +164,7 @@ def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploratio
     True
     """
     rnn = bool(getattr(agent_net, "rnn", False))
-    return AlgorithmParts(
+    parts = AlgorithmParts(
         policy=policy,
         loss=loss,
         optimizers=optimizers,
@@ -136,3 +175,15 @@ def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploratio
         modules={"exploration": exploration} if exploration is not None else {},
         hidden_key=keys.HIDDEN if rnn else None,
     )
+    if getattr(cfg, "lr_decay", False):
+        if total_frames is None:
+            raise ValueError("lr_decay needs assemble_parts(..., total_frames=)")
+        decay = parts.modules["lr_schedule"] = LinearLRDecay(optimizers.values(), total_frames=total_frames)
+        explore_step = parts.exploration_step
+
+        def step(frames: int) -> None:
+            explore_step(frames)
+            decay.step(frames)
+
+        parts.exploration_step = step
+    return parts

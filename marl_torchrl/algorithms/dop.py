@@ -62,4 +62,5 @@ def build_dop(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn
     }
     if loss.learn_alpha:
         optimizers["loss_alpha"] = make_optimizer(cfg.optimizer, [loss.log_alpha], lr=cfg.alpha_lr)
-    return assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info)
+    return assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
+                          total_frames=total_frames)

@@ -58,7 +58,7 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
         "loss_qvalue": make_optimizer(cfg.optimizer, critic_params, lr=cfg.critic_lr),
     }
     return assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
-                          exploration=explore)
+                          exploration=explore, total_frames=total_frames)
 
 
 def _critic_and_mixer(cfg: FACMACConfig, model: ModelConfig, info, device, action_dim: int):

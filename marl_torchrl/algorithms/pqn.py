@@ -4,7 +4,8 @@
 ``configs/model/normalised.yaml``: LayerNorm after each hidden layer and over each agent's observation, as
 the reference; ``model.layer_norm=false model.input_norm=false`` turns it off), the epsilon-greedy acting policy, the
 :class:`~marl_torchrl.objectives.pqn.PQNLoss` with the configured mixer, one Adam (or RMSprop) whose
-learning rate decays linearly to 0 over ``total_frames`` (:class:`LinearLRDecay`), and no target network.
+learning rate decays linearly to 0 over ``total_frames`` (``lr_decay``, on by default:
+:class:`~marl_torchrl.algorithms.base.LinearLRDecay`), and no target network.
 ``rollout=RolloutSpec(epochs, minibatches)`` makes the loop train on each collected rollout itself.
 
 >>> from marl_torchrl.envs import EnvSpecInfo
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-from torch import nn
 
 from marl_torchrl.algorithms.acting import epsilon_greedy_policy
 from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
@@ -30,31 +29,6 @@ from marl_torchrl.data import RolloutSpec
 from marl_torchrl.modules.mixers import make_mixer
 from marl_torchrl.objectives.pqn import PQNLoss
 from marl_torchrl.registry import ALGORITHMS
-
-
-class LinearLRDecay(nn.Module):
-    """Sets an optimiser's learning rate to ``lr * (1 - frames / total_frames)`` (not below 0) for the updates
-    on each rollout, ``frames`` being those collected before it. Its frame count is a buffer, so it goes
-    into checkpoints and a resumed run continues the schedule.
-
-    >>> opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
-    >>> decay = LinearLRDecay(opt, lr=1.0, total_frames=100)
-    >>> decay.step(25); decay.step(25); opt.param_groups[0]["lr"]
-    0.75
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, *, lr: float, total_frames: int):
-        super().__init__()
-        self.optimizer, self.lr, self.total_frames = optimizer, float(lr), max(1, int(total_frames))
-        self.register_buffer("frames", torch.zeros((), dtype=torch.long))
-
-    def step(self, frames: int) -> None:
-        """Called once per collected rollout of ``frames`` frames, before its updates."""
-        done = int(self.frames)  # frames before this rollout
-        lr = self.lr * max(0.0, 1.0 - done / self.total_frames)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.frames.fill_(done + int(frames))
 
 
 @ALGORITHMS.register("pqn")
@@ -73,15 +47,6 @@ def build_pqn(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn
     optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)
     # no target network: the loss has no target pairs, and PQNConfig leaves both target keys null
     parts = assemble_parts(cfg, policy=policy, loss=loss, agent_net=net, info=info,
-                           optimizers={"loss": optimizer}, exploration=explore)
+                           optimizers={"loss": optimizer}, exploration=explore, total_frames=total_frames)
     parts.rollout = RolloutSpec(epochs=cfg.epochs, minibatches=cfg.minibatches)
-    if cfg.lr_decay:
-        decay = LinearLRDecay(optimizer, lr=cfg.lr, total_frames=total_frames)
-        parts.modules["lr_schedule"] = decay
-
-        def step(frames: int) -> None:
-            explore.step(frames)
-            decay.step(frames)
-
-        parts.exploration_step = step
     return parts

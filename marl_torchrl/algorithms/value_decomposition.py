@@ -78,4 +78,4 @@ def build_value_decomposition(
     policy, explore = epsilon_greedy_policy(net, info, device, **cfg.epsilon(), total_frames=total_frames)
     optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)
     return assemble_parts(cfg, policy=policy, loss=loss, optimizers={"loss": optimizer}, agent_net=net, info=info,
-                          exploration=explore)
+                          exploration=explore, total_frames=total_frames)

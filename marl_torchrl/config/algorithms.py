@@ -44,6 +44,8 @@ class AlgorithmConfig:
                                       or_none(unit_open_closed))
     standardise_rewards: bool = opt(False, "the loss reads (r - mean) / std, with a running mean and std of the "
                                            "rewards it has trained on (EPyMARL's standardise_rewards)")
+    lr_decay: bool = opt(False, "decay every optimiser's learning rate linearly to 0 over total_frames (PQN's "
+                                "schedule; the policy settles instead of swinging at the end of the budget)")
 
     def cross_check(self, prefix: str) -> None:
         if (self.target_hard_interval is None) == (self.target_tau is None):

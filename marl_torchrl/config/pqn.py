@@ -45,7 +45,7 @@ class PQNConfig(AlgorithmConfig, EpsilonGreedyConfig):
     mixer_options: Dict[str, Any] = opt({}, "the mixer's keyword arguments (its own defaults otherwise)",
                                        mixer_kwargs)
     lr: float = opt(2.5e-4, "learning rate", positive)
-    lr_decay: bool = opt(True, "decay the learning rate linearly to 0 over total_frames")
+    lr_decay: bool = opt(True, "decay the learning rate linearly to 0 over total_frames (the reference's)")
     epochs: int = opt(4, "passes over each rollout", positive)
     minibatches: int = opt(4, "groups of whole env rows per pass (must divide env.num_envs; the reference: 16 "
                               "of 128 envs)", positive)
