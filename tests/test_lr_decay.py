@@ -8,7 +8,9 @@ import pytest
 
 from marl_torchrl.algorithms.facmac import build_facmac
 from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
+from marl_torchrl.checkpoint import load_checkpoint
 from marl_torchrl.config import FACMACConfig, ModelConfig, ValueDecompositionConfig, compose_config
+from marl_torchrl.config.run import seed_dir
 from marl_torchrl.envs import EnvSpecInfo
 from marl_torchrl.train import run
 
@@ -50,3 +52,15 @@ def test_a_run_logs_the_decaying_rate_and_a_resumed_run_continues_it(tmp_path):
     # 2 batches of a 64-frame budget, then resumed (optimiser state and frame count from the checkpoint) with
     # a 96-frame budget: the schedule goes on from 64 frames collected, over the new budget
     assert logged["extended"] == pytest.approx([0.003, 0.0015, 0.001])
+
+
+def test_each_seed_of_a_k_run_decays_its_own_optimiser_as_it_would_alone(tmp_path):
+    qmix = ["algorithm=qmix", *TINY, "algorithm.lr_decay=true", "algorithm.lr=0.003", "total_frames=96", "threads=1"]
+    run(compose_config(*qmix, "seed=5", "num_seeds=2"), tmp_path / "k")
+    run(compose_config(*qmix, "seed=6"), tmp_path / "alone")
+    for path in (seed_dir(tmp_path / "k", 5), seed_dir(tmp_path / "k", 6), tmp_path / "alone"):
+        rows = list(csv.DictReader(open(path / "training_log.csv")))
+        assert [float(r["train/lr"]) for r in rows] == pytest.approx([0.003, 0.002, 0.001])
+    final = [load_checkpoint(p / "models" / "final_model.pt")["parts"]["modules"]["lr_schedule"]["frames"]
+             for p in (seed_dir(tmp_path / "k", 6), tmp_path / "alone")]
+    assert int(final[0]) == int(final[1]) == 96  # each seed's schedule is checkpointed with its own count
