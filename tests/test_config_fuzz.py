@@ -193,7 +193,10 @@ def test_any_override_trains_or_is_refused_in_one_line(argv):
             event("refused when built")
             return _assert_one_line(err)
         event("trained")
-        assert metrics["frames"] >= cfg.total_frames
+        if cfg.train.max_seconds is None:
+            assert metrics["frames"] >= cfg.total_frames
+        else:  # a drawn wall-clock budget ends the run at the first iteration past it: how far it got is timing
+            assert metrics["frames"] > 0
         assert (Path(run_dir) / "models" / "final_model.pt").is_file()
 
 
