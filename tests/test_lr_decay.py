@@ -6,12 +6,14 @@ import csv
 
 import pytest
 
+from marl_torchrl.algorithms.base import assemble_parts
 from marl_torchrl.algorithms.facmac import build_facmac
 from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
 from marl_torchrl.checkpoint import load_checkpoint
 from marl_torchrl.config import FACMACConfig, ModelConfig, ValueDecompositionConfig, compose_config
 from marl_torchrl.config.run import seed_dir
 from marl_torchrl.envs import EnvSpecInfo
+from marl_torchrl.registry import ConfigError
 from marl_torchrl.train import run
 
 TINY = ["env=matrix/two_step", "env.num_envs=8", "collector.frames_per_batch=32", "replay.batch_size=4",
@@ -64,3 +66,12 @@ def test_each_seed_of_a_k_run_decays_its_own_optimiser_as_it_would_alone(tmp_pat
     final = [load_checkpoint(p / "models" / "final_model.pt")["parts"]["modules"]["lr_schedule"]["frames"]
              for p in (seed_dir(tmp_path / "k", 6), tmp_path / "alone")]
     assert int(final[0]) == int(final[1]) == 96  # each seed's schedule is checkpointed with its own count
+
+
+def test_a_builder_that_gives_no_budget_is_refused_in_one_line():
+    cfg = ValueDecompositionConfig(name="my_vdn", mixer="vdn", lr_decay=True)
+    parts = build_value_decomposition(cfg, ModelConfig(hidden_dim=8), DISCRETE, "cpu", 100)
+    with pytest.raises(ConfigError, match="builder of 'my_vdn' does not pass total_frames") as err:
+        assemble_parts(cfg, policy=parts.policy, loss=parts.loss, optimizers=parts.optimizers,
+                       agent_net=None, info=DISCRETE)
+    assert "\n" not in str(err.value)

@@ -177,7 +177,8 @@ def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploratio
     )
     if getattr(cfg, "lr_decay", False):
         if total_frames is None:
-            raise ValueError("lr_decay needs assemble_parts(..., total_frames=)")
+            raise ConfigError(f"algorithm.lr_decay: the builder of '{cfg.name}' does not pass total_frames to "
+                              "assemble_parts, so it has no budget to decay over")
         decay = parts.modules["lr_schedule"] = LinearLRDecay(optimizers.values(), total_frames=total_frames)
         explore_step = parts.exploration_step
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from marl_torchrl.algorithms.acting import epsilon_greedy_policy
 from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
 from marl_torchrl.algorithms.value_decomposition import build_agent_net, require_discrete
