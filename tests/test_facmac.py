@@ -111,6 +111,34 @@ def test_continuous_actor_is_bounded_and_regularised():
     assert with_reg > without
 
 
+def test_preact_reg_pulls_a_saturated_actor_back_where_tanh_squared_cannot():
+    """At |raw| = 6 tanh is saturated: mean(tanh(raw)^2)'s gradient is ~0 there, mean(raw^2)'s is not."""
+    bound = TanhBounded(-torch.ones(A, 1), torch.ones(A, 1))
+    batch = _batch()
+    batch[keys.ACTION] = torch.rand(6, 6, A, 1)
+
+    def actor_bias_grad(**reg):
+        torch.manual_seed(1)
+        actor = SharedAgentNet(F, A, 1, hidden_dim=H)
+        with torch.no_grad():  # every raw output at +6: saturated
+            actor.head.weight.zero_()
+            actor.head.bias.fill_(6.0)
+        critic = AgentActionCritic(F, 1, A, hidden_dim=H)
+        for p in critic.parameters():  # a critic indifferent to actions: only the regulariser moves the actor
+            p.data.zero_()
+        out = FACMACLoss(actor, critic, None, bound=bound, **reg)(batch)
+        out["loss_actor"].backward()
+        return actor.head.bias.grad.abs().max().item(), out["action_saturation"].item()
+
+    tanh_grad, saturation = actor_bias_grad(action_reg=1.0, preact_reg=0.0)
+    pre_grad, _ = actor_bias_grad(action_reg=0.0, preact_reg=1.0)
+    assert saturation == 1.0  # every component of every valid step at |tanh| > 0.99
+    assert tanh_grad < 1e-3 and pre_grad > 1.0  # d/du mean(u^2) = 2u/n per component: 12 at u=6 summed over steps
+    with pytest.raises(ConfigError, match="preact_reg >= 0"):
+        FACMACLoss(SharedAgentNet(F, A, 1, hidden_dim=H), AgentActionCritic(F, 1, A, hidden_dim=H), None,
+                   bound=bound, preact_reg=-1.0)
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["algorithm.mixer=qmx"], "unknown mixer 'qmx'"),
     (["algorithm.actor_lr=0"], "lr must be > 0"),

@@ -132,6 +132,9 @@ class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig):
     critic_layers: int = opt(2, "hidden layers of the critic", positive)
     gumbel_temperature: float = opt(1.0, "discrete actions: straight-through Gumbel-Softmax temperature", positive)
     action_reg: float = opt(0.001, "continuous actions: weight of mean(tanh(raw)^2) in the actor loss", non_negative)
+    preact_reg: float = opt(0.0, "continuous actions: weight of mean(raw^2), the actor's pre-tanh output, in the "
+                                 "actor loss (MADDPG's regulariser; unlike tanh^2 its gradient does not vanish "
+                                 "where tanh saturates)", non_negative)
     eps_start: float = opt(0.5, "discrete actions: epsilon at the start", unit_closed)
     noise_sigma_start: float = opt(0.1, "continuous actions: Gaussian noise, in half action ranges", non_negative)
     noise_sigma_end: float = opt(0.1, "continuous actions: noise after the anneal", non_negative)

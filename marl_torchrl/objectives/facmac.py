@@ -15,7 +15,10 @@ For a batch of ``B`` sequences of ``L`` transitions (``L + 1`` observation slots
    come from it at once (discrete: straight-through Gumbel-Softmax among available actions;
    continuous: bounded deterministic actions); ``-Q_tot`` through the critic and mixer, whose
    parameters are detached so this term trains the actor alone; continuous actors add
-   ``action_reg * mean(tanh(raw)^2)``. With ``policy_delay = d`` this term has a gradient on every
+   ``action_reg * mean(tanh(raw)^2)`` and ``preact_reg * mean(raw^2)`` (on the pre-tanh output, MADDPG's
+   policy regulariser: its gradient does not vanish where tanh saturates, so it pulls a saturated actor
+   back where ``-Q_tot``'s gradient reaches it) and log ``action_saturation``, the fraction of action
+   components with ``|tanh(raw)| > 0.99``. With ``policy_delay = d`` this term has a gradient on every
    d-th call only (TD3's delayed policy updates); on the others it is computed without one, for the logs.
 
 >>> import torch
@@ -56,6 +59,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         gamma, td_lambda: discount and TD(lambda) (0 = 1-step targets).
         gumbel_temperature: temperature of the straight-through Gumbel-Softmax (discrete).
         action_reg: weight of ``mean(tanh(raw)^2)`` in the actor loss (continuous).
+        preact_reg: weight of ``mean(raw^2)``, the pre-tanh output, in the actor loss (continuous).
         burn_in: steps without gradient at the start of sequences that begin mid-episode.
         twin_critic, twin_mixer: a second critic (and mixer, when ``mixer`` is given) with their own
             parameters; targets take the smaller mixed value of the two (clipped double Q). The actor
@@ -106,6 +110,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         td_lambda: float = 0.8,
         gumbel_temperature: float = 1.0,
         action_reg: float = 1e-3,
+        preact_reg: float = 0.0,
         burn_in: int = 0,
         standardise_rewards: bool = False,
         twin_critic: nn.Module | None = None,
@@ -116,8 +121,9 @@ class FACMACLoss(ActionSpace, SequenceLoss):
     ):
         super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
         self.set_action_space(n_actions=n_actions, bound=bound)
-        if not gumbel_temperature > 0 or action_reg < 0:
-            raise ConfigError(f"need gumbel_temperature > 0 and action_reg >= 0, got {gumbel_temperature}, {action_reg}")
+        if not gumbel_temperature > 0 or action_reg < 0 or preact_reg < 0:
+            raise ConfigError(f"need gumbel_temperature > 0, action_reg >= 0 and preact_reg >= 0, "
+                              f"got {gumbel_temperature}, {action_reg}, {preact_reg}")
         # a critic scores the actions it is given: no values of all actions; indices only for discrete ones
         self.check_mixer_inputs(mixer, ("observations", "actions", "action_mask") if self.discrete else ("observations",))
         if twin_critic is not None and (twin_critic is critic or (mixer is None) != (twin_mixer is None)
@@ -134,6 +140,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         self.twin_critic, self.twin_mixer = twin_critic, twin_mixer
         self.make_targets()
         self.gumbel_temperature, self.action_reg = float(gumbel_temperature), float(action_reg)
+        self.preact_reg = float(preact_reg)
         self.target_noise, self.target_noise_clip = float(target_noise), float(target_noise_clip)
         self.policy_delay, self.calls = int(policy_delay), 0  # calls: not checkpointed (restarts the delay cycle)
 
@@ -155,6 +162,16 @@ class FACMACLoss(ActionSpace, SequenceLoss):
             return self._policy_action(raw, avail, sample=False)
         noise = (torch.randn_like(raw) * self.target_noise).clamp(-self.target_noise_clip, self.target_noise_clip)
         return self.bound.scaled((self.bound.normalised(raw) + noise).clamp(-1.0, 1.0))
+
+    def _regularise(self, loss_actor: torch.Tensor, raw: torch.Tensor, valid: torch.Tensor):
+        """A continuous actor's loss with its two regularisers, and the saturated fraction of its actions."""
+        squashed = self.bound.normalised(raw)
+        if self.action_reg:
+            loss_actor = loss_actor + self.action_reg * masked_mean(squashed.pow(2), valid)
+        if self.preact_reg:
+            loss_actor = loss_actor + self.preact_reg * masked_mean(raw.pow(2), valid)
+        saturated = masked_mean((squashed.detach().abs() > 0.99).float(), valid)
+        return loss_actor, {"action_saturation": saturated}
 
     def _target_value(self, critic, mixer, obs, action, b) -> torch.Tensor:
         return mix_values(mixer, critic(obs, action), b.state_next, **self._mixer_inputs(obs, action, b.avail_next))
@@ -193,8 +210,9 @@ class FACMACLoss(ActionSpace, SequenceLoss):
             q_tot_pi = mix_values(self.mixer, call_detached(self.critic, obs[:, :-1], pi), state_now, detached=True,
                                   **self._mixer_inputs(obs[:, :-1], pi, b.avail_now))
             loss_actor = -masked_mean(q_tot_pi, valid)
-            if not self.discrete and self.action_reg:
-                loss_actor = loss_actor + self.action_reg * masked_mean(self.bound.normalised(raw).pow(2), valid.unsqueeze(-1))
+            extra = {}
+            if not self.discrete:
+                loss_actor, extra = self._regularise(loss_actor, raw, valid.unsqueeze(-1))
 
         return TensorDict(
             {
@@ -204,6 +222,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
                 "q_value": masked_mean(q_taken[0], valid).detach(),
                 "q_value_policy": masked_mean(q_tot_pi, valid).detach(),
                 "target_value": masked_mean(target, valid).detach(),
+                **extra,
             },
             batch_size=[],
         )
