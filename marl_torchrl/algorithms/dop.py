@@ -52,7 +52,7 @@ def build_dop(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, burn
     loss = DOPSACLoss(
         actor, critics, mixers, n_actions=n_actions, bound=bound, gamma=cfg.gamma, td_lambda=cfg.td_lambda,
         alpha_init=cfg.alpha_init, learn_alpha=cfg.learn_alpha, target_entropy=cfg.target_entropy, burn_in=burn_in,
-        standardise_rewards=cfg.standardise_rewards,
+        standardise_rewards=cfg.standardise_rewards, reward_scale=cfg.reward_scale,
     )
     policy = TensorDictSequential(AgentNetModule(actor, out_key=keys.ACTOR_OUTPUT), StochasticActionModule(bound))
     optimizers = {

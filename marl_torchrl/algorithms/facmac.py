@@ -45,7 +45,8 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
         actor, critic, mixer, n_actions=n_actions, bound=bound, gamma=cfg.gamma, td_lambda=cfg.td_lambda,
         gumbel_temperature=cfg.gumbel_temperature, action_reg=cfg.action_reg, preact_reg=cfg.preact_reg,
         burn_in=burn_in,
-        standardise_rewards=cfg.standardise_rewards, twin_critic=twin_critic, twin_mixer=twin_mixer,
+        standardise_rewards=cfg.standardise_rewards, reward_scale=cfg.reward_scale,
+        twin_critic=twin_critic, twin_mixer=twin_mixer,
         target_noise=cfg.target_noise, target_noise_clip=cfg.target_noise_clip, policy_delay=cfg.policy_delay,
     )
     if info.continuous:

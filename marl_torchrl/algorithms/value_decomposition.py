@@ -73,7 +73,7 @@ def build_value_decomposition(
         net, mixer, gamma=cfg.gamma, td_lambda=cfg.td_lambda, double_q=cfg.double_q, burn_in=burn_in,
         loss_function=cfg.loss_function, central=central,
         weighting=cfg.weighting if weighted else None, alpha=cfg.alpha if weighted else 0.1,
-        standardise_rewards=cfg.standardise_rewards,
+        standardise_rewards=cfg.standardise_rewards, reward_scale=cfg.reward_scale,
     )
     policy, explore = epsilon_greedy_policy(net, info, device, **cfg.epsilon(), total_frames=total_frames)
     optimizer = make_optimizer(cfg.optimizer, loss.parameters(), lr=cfg.lr)

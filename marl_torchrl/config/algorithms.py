@@ -44,6 +44,9 @@ class AlgorithmConfig:
                                       or_none(unit_open_closed))
     standardise_rewards: bool = opt(False, "the loss reads (r - mean) / std, with a running mean and std of the "
                                            "rewards it has trained on (EPyMARL's standardise_rewards)")
+    reward_scale: float = opt(1.0, "the loss trains on the team reward times this, after standardisation (logged "
+                                   "returns stay unscaled, logged Q-values are in scaled units); JaxMARL's SMAX "
+                                   "Q-learners and PQN: 10, SMAC's scale", positive)
     lr_decay: bool = opt(False, "decay every optimiser's learning rate linearly to 0 over total_frames (PQN's "
                                 "schedule; the policy settles instead of swinging at the end of the budget)")
 

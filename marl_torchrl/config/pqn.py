@@ -49,7 +49,8 @@ class PQNConfig(AlgorithmConfig, EpsilonGreedyConfig):
     epochs: int = opt(4, "passes over each rollout", positive)
     minibatches: int = opt(4, "groups of whole env rows per pass (must divide env.num_envs; the reference: 16 "
                               "of 128 envs)", positive)
-    reward_scale: float = opt(10.0, "the team reward is multiplied by this in the loss (logs stay unscaled)", positive)
+    reward_scale: float = opt(10.0, "the loss trains on the team reward times this (the reference's SMAX setting)",
+                              positive)
 
     def cross_check(self, prefix: str) -> None:
         if self.target_hard_interval is not None or self.target_tau is not None:

@@ -84,8 +84,10 @@ class DOPSACLoss(ActionSpace, SequenceLoss):
         target_entropy: float | None = None,
         burn_in: int = 0,
         standardise_rewards: bool = False,
+        reward_scale: float = 1.0,
     ):
-        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards,
+                         reward_scale=reward_scale)
         self.set_action_space(n_actions=n_actions, bound=bound)
         if len(critics) != 2 or len(mixers) != 2 or critics[0] is critics[1] or mixers[0] is mixers[1]:
             raise ConfigError("DOP needs two critics and two mixers with separate parameters")

@@ -113,13 +113,15 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         preact_reg: float = 0.0,
         burn_in: int = 0,
         standardise_rewards: bool = False,
+        reward_scale: float = 1.0,
         twin_critic: nn.Module | None = None,
         twin_mixer: nn.Module | None = None,
         target_noise: float = 0.0,
         target_noise_clip: float = 0.5,
         policy_delay: int = 1,
     ):
-        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards,
+                         reward_scale=reward_scale)
         self.set_action_space(n_actions=n_actions, bound=bound)
         if not gumbel_temperature > 0 or action_reg < 0 or preact_reg < 0:
             raise ConfigError(f"need gumbel_temperature > 0, action_reg >= 0 and preact_reg >= 0, "

@@ -80,11 +80,10 @@ class PQNLoss(SequenceLoss):
 
     def __init__(self, agent_net: nn.Module, mixer: nn.Module | None = None, *, gamma: float = 0.99,
                  td_lambda: float = 0.85, reward_scale: float = 1.0, standardise_rewards: bool = False):
-        super().__init__(gamma=gamma, td_lambda=td_lambda, standardise_rewards=standardise_rewards)
-        if not reward_scale > 0:
-            raise ConfigError(f"reward_scale must be > 0, got {reward_scale}")
+        super().__init__(gamma=gamma, td_lambda=td_lambda, standardise_rewards=standardise_rewards,
+                         reward_scale=reward_scale)
         self.check_mixer_inputs(mixer, MIXER_INPUTS)
-        self.agent_net, self.mixer, self.reward_scale = agent_net, mixer, float(reward_scale)
+        self.agent_net, self.mixer = agent_net, mixer
 
     def agent_values(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Q-values ``[E, T, A, n]`` at every step of the rollout rows ``td``, and the hidden state after each
@@ -113,7 +112,7 @@ class PQNLoss(SequenceLoss):
                                 actions=next_action, action_values=q_next, action_mask=next_avail,
                                 observations=next_obs)
         reward = td.get(_next(k.reward)).to(next_value.dtype)
-        reward = self.rewards(reward, torch.ones_like(reward)) * self.reward_scale
+        reward = self.rewards(reward, torch.ones_like(reward))  # standardised (if asked), then scaled
         return q_lambda_returns(reward, td.get(_next(k.terminated)), td.get(_next(k.done)), next_value,
                                 gamma=self.gamma, lam=self.td_lambda)
 

@@ -56,12 +56,15 @@ class SequenceLoss(LossModule):
     algorithm = "this loss"
 
     def __init__(self, *, gamma: float = 0.99, td_lambda: float = 0.0, burn_in: int = 0,
-                 standardise_rewards: bool = False):
+                 standardise_rewards: bool = False, reward_scale: float = 1.0):
         super().__init__()
         if not 0.0 < gamma <= 1.0:
             raise ConfigError(f"gamma must be in (0, 1], got {gamma}")
         if not 0.0 <= td_lambda <= 1.0:
             raise ConfigError(f"td_lambda must be in [0, 1], got {td_lambda}")
+        if not reward_scale > 0:
+            raise ConfigError(f"reward_scale must be > 0, got {reward_scale}")
+        self.reward_scale = float(reward_scale)
         self.gamma, self.td_lambda, self.burn_in = float(gamma), float(td_lambda), int(burn_in)
         self.reward_norm = RewardStandardiser() if standardise_rewards else None
 
@@ -88,8 +91,10 @@ class SequenceLoss(LossModule):
 
     def rewards(self, reward: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``reward`` as the loss trains on it: standardised by the running statistics of every reward
-        trained on so far (updated here), or unchanged without ``standardise_rewards``."""
-        return reward if self.reward_norm is None else self.reward_norm(reward, valid)
+        trained on so far (updated here; unchanged without ``standardise_rewards``), then multiplied by
+        ``reward_scale``."""
+        reward = reward if self.reward_norm is None else self.reward_norm(reward, valid)
+        return reward if self.reward_scale == 1.0 else reward * self.reward_scale
 
     def check_mixer_inputs(self, mixer, provided: Iterable[str]) -> None:
         """A one-line ``ConfigError`` if ``mixer`` asks for an input this loss cannot give."""

@@ -60,6 +60,7 @@ class ValueDecompositionLoss(SequenceLoss):
         alpha: the weight in ``(0, 1]`` of down-weighted transitions.
         standardise_rewards: train on standardised rewards
             (:class:`~marl_torchrl.objectives.reward_norm.RewardStandardiser`).
+        reward_scale: train on the (standardised) rewards times this; Q-values are in these units.
 
     Keys are renamable with ``set_keys`` (observation, state, action, action_mask, reward, terminated,
     mask, is_init, hidden). The output holds ``loss`` and diagnostics (``td_error``, ``q_value``...; with
@@ -92,8 +93,10 @@ class ValueDecompositionLoss(SequenceLoss):
         weighting: str | None = None,
         alpha: float = 0.1,
         standardise_rewards: bool = False,
+        reward_scale: float = 1.0,
     ):
-        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards)
+        super().__init__(gamma=gamma, td_lambda=td_lambda, burn_in=burn_in, standardise_rewards=standardise_rewards,
+                         reward_scale=reward_scale)
         if loss_function not in ("l2", "smooth_l1"):
             raise ConfigError(f"unknown loss_function '{loss_function}'; known: l2, smooth_l1")
         check_weighting(weighting, alpha, central, mixer)

@@ -48,7 +48,7 @@ from marl_torchrl.seeds.mixers import StackedMixer
 
 __all__ = ["StackedValueDecompositionLoss", "fold_batches", "per_seed_mean", "per_seed_rewards"]
 
-_SHARED = ("gamma", "td_lambda", "double_q", "burn_in", "loss_function", "skip_unread_steps")
+_SHARED = ("gamma", "td_lambda", "reward_scale", "double_q", "burn_in", "loss_function", "skip_unread_steps")
 
 
 def per_seed_mean(value: torch.Tensor, valid: torch.Tensor, k: int) -> torch.Tensor:
@@ -74,15 +74,17 @@ def fold_batches(batches: Sequence[TensorDictBase], k: int) -> TensorDictBase:
 
 def per_seed_rewards(losses: Sequence, reward: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Folded ``[K * B, ...]`` rewards, each seed's rows through its own loss's ``rewards`` (its own reward
-    standardiser: running statistics stay per seed); unchanged when the losses do not standardise.
+    standardiser: running statistics stay per seed), then scaled by their reward_scale; without standardisers,
+    times the shared reward_scale.
 
     >>> from types import SimpleNamespace
     >>> losses = [SimpleNamespace(reward_norm=1, rewards=lambda r, v, s=s: r * s) for s in (1.0, 10.0)]
     >>> per_seed_rewards(losses, torch.ones(4, 1), torch.ones(4, 1)).flatten().tolist()
     [1.0, 1.0, 10.0, 10.0]
     """
-    if losses[0].reward_norm is None:
-        return reward
+    if losses[0].reward_norm is None:  # no statistics: one shared scale (checked equal across seeds)
+        scale = losses[0].reward_scale
+        return reward if scale == 1.0 else reward * scale
     parts = zip(losses, reward.chunk(len(losses)), valid.chunk(len(losses)))
     return torch.cat([loss.rewards(r, v) for loss, r, v in parts])
 
