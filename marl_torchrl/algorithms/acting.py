@@ -27,6 +27,7 @@ from torchrl.modules import AdditiveGaussianModule, EGreedyModule, QValueModule
 
 from marl_torchrl import keys
 from marl_torchrl.modules.actors import TanhBounded
+from marl_torchrl.modules.ou_noise import OUNoise
 from marl_torchrl.modules.recurrence import AgentNetModule
 from marl_torchrl.registry import ConfigError
 
@@ -132,3 +133,28 @@ def gaussian_noise_policy(net, to_action, info, device, *, sigma: tuple[float, f
     )
     act = TensorDictModule(to_action, in_keys=[keys.ACTOR_OUTPUT], out_keys=[keys.ACTION])
     return TensorDictSequential(AgentNetModule(net, out_key=keys.ACTOR_OUTPUT), act, noise), noise
+
+
+def ou_noise_policy(net, to_action, info, device, *, sigma: tuple[float, float, float], theta: float,
+                    total_frames: int):
+    """:func:`gaussian_noise_policy` with Ornstein-Uhlenbeck noise (:class:`~marl_torchrl.modules.ou_noise.OUNoise`)
+    instead: ``sigma`` is its stationary std, ``theta`` its mean reversion per step. The env needs the noise
+    module's ``primer()`` among its transforms. Returns ``(policy, noise module)``.
+
+    >>> from marl_torchrl.envs import EnvSpecInfo
+    >>> from marl_torchrl.modules.actors import TanhBounded
+    >>> from marl_torchrl.modules.agents import SharedAgentNet
+    >>> info = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=2, continuous=True,
+    ...                    action_low=[[-1.0, -1.0]] * 2, action_high=[[1.0, 1.0]] * 2,
+    ...                    has_action_mask=False, max_steps=10)
+    >>> low, high = action_bounds(info)
+    >>> policy, noise = ou_noise_policy(SharedAgentNet(3, 2, 2, rnn=False), TanhBounded(low, high), info, "cpu",
+    ...                                 sigma=(0.3, 0.1, 0.5), theta=0.15, total_frames=100)
+    >>> noise.step(25); round(float(noise.sigma), 3)
+    0.2
+    """
+    low, high = action_bounds(info, device)
+    noise = OUNoise(low, high, sigma=sigma, theta=theta, total_frames=total_frames).to(device)
+    act = TensorDictModule(to_action, in_keys=[keys.ACTOR_OUTPUT], out_keys=[keys.ACTION])
+    return TensorDictSequential(AgentNetModule(net, out_key=keys.ACTOR_OUTPUT), act, noise), noise
+

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marl_torchrl.algorithms.acting import action_space, epsilon_greedy_policy, gaussian_noise_policy
+from marl_torchrl.algorithms.acting import action_space, epsilon_greedy_policy, gaussian_noise_policy, ou_noise_policy
 from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_optimizer
 from marl_torchrl.algorithms.value_decomposition import build_agent_net
 from marl_torchrl.config import FACMACConfig, ModelConfig, as_config
@@ -51,7 +51,11 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
     )
     if info.continuous:
         sigma = (cfg.noise_sigma_start, cfg.noise_sigma_end, cfg.noise_anneal_fraction)
-        policy, explore = gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames)
+        if cfg.noise_type == "ou":
+            policy, explore = ou_noise_policy(actor, bound, info, device, sigma=sigma, theta=cfg.ou_theta,
+                                              total_frames=total_frames)
+        else:
+            policy, explore = gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames)
     else:
         policy, explore = epsilon_greedy_policy(actor, info, device, **cfg.epsilon(), total_frames=total_frames)
     critic_params = [p for m in (critic, mixer, twin_critic, twin_mixer) if m is not None for p in m.parameters()]
@@ -59,8 +63,11 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
         "loss_actor": make_optimizer(cfg.optimizer, actor.parameters(), lr=cfg.actor_lr),
         "loss_qvalue": make_optimizer(cfg.optimizer, critic_params, lr=cfg.critic_lr),
     }
-    return assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
-                          exploration=explore, total_frames=total_frames)
+    parts = assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
+                           exploration=explore, total_frames=total_frames)
+    if info.continuous and cfg.noise_type == "ou":  # the process state travels with the data: zeros at reset
+        parts.env_transforms.append(explore.primer())
+    return parts
 
 
 def _critic_and_mixer(cfg: FACMACConfig, model: ModelConfig, info, device, action_dim: int):

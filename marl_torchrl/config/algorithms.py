@@ -143,6 +143,11 @@ class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig):
     noise_sigma_end: float = opt(0.1, "continuous actions: noise after the anneal", non_negative)
     noise_anneal_fraction: float = opt(1.0, "fraction of total_frames over which the noise anneals",
                                        unit_open_closed)
+    noise_type: str = opt("gaussian", "continuous actions: gaussian (independent each step) or ou "
+                                      "(Ornstein-Uhlenbeck: noise_sigma is its stationary std, and it pushes the "
+                                      "same way for about 1/ou_theta steps; FACMAC's reference option)",
+                          one_of("gaussian", "ou"))
+    ou_theta: float = opt(0.15, "continuous actions, noise_type=ou: mean reversion per step", unit_open_closed)
     twin_critics: bool = opt(False, "TD3's clipped double Q: a second critic and mixer, targets from the "
                                     "smaller of the two mixed values")
     target_noise: float = opt(0.0, "continuous actions: std of the clipped Gaussian noise on the target "
