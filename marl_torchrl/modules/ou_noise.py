@@ -9,17 +9,6 @@ few steps; this noise pushes the same way for about ``1 / theta`` steps, which m
 The process state travels with the data, like a recurrent agent's hidden state: the module reads it from
 ``noise_key``, writes the next one to ``("next", noise_key)``, and :meth:`OUNoise.primer` puts zeros there at
 every reset. Under ``ExplorationType.DETERMINISTIC`` (evaluation) it does nothing.
-
->>> import torch
->>> from tensordict import TensorDict
->>> noise = OUNoise(torch.full((2, 1), -1.0), torch.full((2, 1), 1.0), sigma=(0.3, 0.3, 1.0), theta=0.15,
-...                 total_frames=100)
->>> td = TensorDict({("agents", "action"): torch.zeros(4, 2, 1)}, [4])
->>> td = noise(td)
->>> td["next", "agents", "ou_noise"].shape, bool((td["agents", "action"].abs() <= 1).all())
-(torch.Size([4, 2, 1]), True)
->>> noise.primer().primers[("agents", "ou_noise")].shape
-torch.Size([2, 1])
 """
 from __future__ import annotations
 
@@ -43,6 +32,17 @@ class OUNoise(TensorDictModuleBase):
 
     ``sigma = (start, end, anneal_fraction)``: the stationary std falls linearly from ``start`` to ``end`` over
     ``anneal_fraction * total_frames`` collected frames (:meth:`step`); it is a buffer, so checkpoints keep it.
+
+    >>> import torch
+    >>> from tensordict import TensorDict
+    >>> noise = OUNoise(torch.full((2, 1), -1.0), torch.full((2, 1), 1.0), sigma=(0.3, 0.3, 1.0), theta=0.15,
+    ...                 total_frames=100)
+    >>> td = TensorDict({("agents", "action"): torch.zeros(4, 2, 1)}, [4])
+    >>> td = noise(td)
+    >>> td["next", "agents", "ou_noise"].shape, bool((td["agents", "action"].abs() <= 1).all())
+    (torch.Size([4, 2, 1]), True)
+    >>> noise.primer().primers[("agents", "ou_noise")].shape
+    torch.Size([2, 1])
     """
 
     def __init__(self, low: torch.Tensor, high: torch.Tensor, *, sigma: tuple[float, float, float], theta: float,
