@@ -1,6 +1,7 @@
 """FACMAC's Ornstein-Uhlenbeck exploration (``algorithm.noise_type=ou``): the process has the stationary std
 and the step-to-step correlation it is configured with, restarts at each episode, is off in evaluation,
-anneals and is checkpointed, and a continuous FACMAC run collects with it through the env's primer."""
+anneals and is checkpointed, and a continuous FACMAC run collects with it through the env's primer; the
+uniform random start (`algorithm.random_frames`) before either noise."""
 from __future__ import annotations
 
 import pytest
@@ -99,3 +100,31 @@ def test_collector_carries_the_process_from_step_to_step():
     assert now.abs().sum() > 0
     assert torch.equal(now[:, 1:][~is_init[:, 1:]], nxt[:, :-1][~is_init[:, 1:]])
     assert is_init[:, 1:].any() and (now[is_init] == 0).all()
+
+
+def test_random_start_is_uniform_then_hands_over_to_the_noise():
+    from marl_torchrl.modules.random_start import RandomStart
+
+    low, high = torch.full((2, 1), -1.0), torch.full((2, 1), 3.0)
+    start = RandomStart(OUNoise(low, high, sigma=(0.0, 0.0, 1.0), theta=0.15, total_frames=100), low, high, frames=50)
+    td = TensorDict({keys.ACTION: torch.zeros(4096, 2, 1)}, [4096])
+    first = start(td.clone())[keys.ACTION]
+    assert first.min() >= -1.0 and first.max() <= 3.0 and abs(first.mean().item() - 1.0) < 0.05
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        assert torch.equal(start(td.clone())[keys.ACTION], td[keys.ACTION])
+    start.step(30)
+    assert start.random
+    start.step(30)
+    assert not start.random and torch.equal(start(td.clone())[keys.ACTION], td[keys.ACTION])  # sigma 0: as is
+    fresh = RandomStart(OUNoise(low, high, sigma=(0.0, 0.0, 1.0), theta=0.15, total_frames=100), low, high, frames=50)
+    fresh.load_state_dict(start.state_dict())
+    assert not fresh.random
+
+
+@pytest.mark.parametrize("noise_type", ["gaussian", "ou"])
+def test_tiny_run_with_random_frames(make_cfg, tmp_path, noise_type):
+    cfg = make_cfg(["algorithm=facmac", "env.continuous_actions=true", f"algorithm.noise_type={noise_type}",
+                    "algorithm.random_frames=40", *TINY_VMAS])
+    metrics = run(cfg, tmp_path)
+    assert metrics["rollout/random_actions"] == 0.0  # 120 frames collected, past the 40
+    assert_checkpoint_evaluates_deterministically(tmp_path)

@@ -28,6 +28,7 @@ from torchrl.modules import AdditiveGaussianModule, EGreedyModule, QValueModule
 from marl_torchrl import keys
 from marl_torchrl.modules.actors import TanhBounded
 from marl_torchrl.modules.ou_noise import OUNoise
+from marl_torchrl.modules.random_start import RandomStart
 from marl_torchrl.modules.recurrence import AgentNetModule
 from marl_torchrl.registry import ConfigError
 
@@ -96,12 +97,15 @@ def action_space(info, device=None) -> tuple:
     return TanhBounded(low, high).to(device), low.shape[-1], None
 
 
-def gaussian_noise_policy(net, to_action, info, device, *, sigma: tuple[float, float, float], total_frames: int):
+def gaussian_noise_policy(net, to_action, info, device, *, sigma: tuple[float, float, float], total_frames: int,
+                          random_frames: int = 0):
     """Deterministic actions plus Gaussian noise, clipped to the action bounds.
 
     ``to_action`` maps the network's raw output to a bounded action (e.g.
     :class:`~marl_torchrl.modules.actors.TanhBounded`). ``sigma`` is ``(start, end, anneal_fraction)``,
-    in units of half the action range. Returns ``(policy, exploration module)``.
+    in units of half the action range. With ``random_frames`` the exploration module is a
+    :class:`~marl_torchrl.modules.random_start.RandomStart` around the noise: uniform actions for those first
+    frames. Returns ``(policy, exploration module)``.
 
     >>> from marl_torchrl.envs import EnvSpecInfo
     >>> from marl_torchrl.modules.actors import TanhBounded
@@ -131,15 +135,22 @@ def gaussian_noise_policy(net, to_action, info, device, *, sigma: tuple[float, f
         action_key=keys.ACTION,
         device=device,
     )
+    return _noisy_policy(net, to_action, noise, low, high, random_frames)
+
+
+def _noisy_policy(net, to_action, noise, low, high, random_frames: int):
+    """``(agent net -> bounded action -> noise [in a RandomStart], the exploration module)``."""
+    if random_frames:
+        noise = RandomStart(noise, low, high, frames=random_frames)
     act = TensorDictModule(to_action, in_keys=[keys.ACTOR_OUTPUT], out_keys=[keys.ACTION])
     return TensorDictSequential(AgentNetModule(net, out_key=keys.ACTOR_OUTPUT), act, noise), noise
 
 
 def ou_noise_policy(net, to_action, info, device, *, sigma: tuple[float, float, float], theta: float,
-                    total_frames: int):
+                    total_frames: int, random_frames: int = 0):
     """:func:`gaussian_noise_policy` with Ornstein-Uhlenbeck noise (:class:`~marl_torchrl.modules.ou_noise.OUNoise`)
     instead: ``sigma`` is its stationary std, ``theta`` its mean reversion per step. The env needs the noise
-    module's ``primer()`` among its transforms. Returns ``(policy, noise module)``.
+    module's ``primer()`` among its transforms; ``random_frames`` as there. Returns ``(policy, exploration module)``.
 
     >>> from marl_torchrl.envs import EnvSpecInfo
     >>> from marl_torchrl.modules.actors import TanhBounded
@@ -155,6 +166,5 @@ def ou_noise_policy(net, to_action, info, device, *, sigma: tuple[float, float, 
     """
     low, high = action_bounds(info, device)
     noise = OUNoise(low, high, sigma=sigma, theta=theta, total_frames=total_frames).to(device)
-    act = TensorDictModule(to_action, in_keys=[keys.ACTOR_OUTPUT], out_keys=[keys.ACTION])
-    return TensorDictSequential(AgentNetModule(net, out_key=keys.ACTOR_OUTPUT), act, noise), noise
+    return _noisy_policy(net, to_action, noise, low, high, random_frames)
 

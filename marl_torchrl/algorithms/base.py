@@ -101,8 +101,11 @@ class AlgorithmParts:
 
     def exploration_metrics(self) -> dict[str, float]:
         """The exploration schedule's current value for logging: ``rollout/epsilon`` (epsilon-greedy)
-        or ``rollout/noise_sigma`` (Gaussian action noise); empty when the policy has neither."""
+        or ``rollout/noise_sigma`` (action noise; with ``random_frames`` also ``rollout/random_actions``, 1
+        while the actions are uniform); empty when the policy has neither."""
         m = self.modules.get("exploration")
+        if m is not None and hasattr(m, "random"):  # a RandomStart around the noise
+            return {"rollout/noise_sigma": float(m.sigma), "rollout/random_actions": float(m.random)}
         if m is not None and hasattr(m, "eps"):
             return {"rollout/epsilon": float(m.eps)}
         if m is not None and hasattr(m, "sigma"):

@@ -53,9 +53,10 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
         sigma = (cfg.noise_sigma_start, cfg.noise_sigma_end, cfg.noise_anneal_fraction)
         if cfg.noise_type == "ou":
             policy, explore = ou_noise_policy(actor, bound, info, device, sigma=sigma, theta=cfg.ou_theta,
-                                              total_frames=total_frames)
+                                              total_frames=total_frames, random_frames=cfg.random_frames)
         else:
-            policy, explore = gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames)
+            policy, explore = gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames,
+                                                    random_frames=cfg.random_frames)
     else:
         policy, explore = epsilon_greedy_policy(actor, info, device, **cfg.epsilon(), total_frames=total_frames)
     critic_params = [p for m in (critic, mixer, twin_critic, twin_mixer) if m is not None for p in m.parameters()]
@@ -66,7 +67,7 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
     parts = assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
                            exploration=explore, total_frames=total_frames)
     if info.continuous and cfg.noise_type == "ou":  # the process state travels with the data: zeros at reset
-        parts.env_transforms.append(explore.primer())
+        parts.env_transforms.append(getattr(explore, "noise", explore).primer())  # the OU module, in a RandomStart
     return parts
 
 

@@ -147,6 +147,8 @@ class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig):
                                       "(Ornstein-Uhlenbeck: noise_sigma is its stationary std, and it pushes the "
                                       "same way for about 1/ou_theta steps; FACMAC's reference option)",
                           one_of("gaussian", "ou"))
+    random_frames: int = opt(0, "continuous actions: uniform random actions for the first this many collected "
+                                "frames (TD3/SAC's start_steps; FACMAC's reference: 10000)", non_negative)
     ou_theta: float = opt(0.15, "continuous actions, noise_type=ou: mean reversion per step", unit_open_closed)
     twin_critics: bool = opt(False, "TD3's clipped double Q: a second critic and mixer, targets from the "
                                     "smaller of the two mixed values")
