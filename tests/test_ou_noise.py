@@ -30,7 +30,7 @@ def _trajectory(noise, steps, envs=256):
 
 def test_stationary_std_and_correlation_time():
     torch.manual_seed(0)
-    noise = OUNoise(*WIDE, sigma=(0.3, 0.3, 1.0), theta=0.1, total_frames=10)
+    noise = OUNoise(*WIDE, sigma=(0.3, 0.3), theta=0.1, anneal_frames=10)
     x = _trajectory(noise, 200)[100:]  # past the warm-up from x = 0
     assert abs(x.std().item() - 0.3) < 0.015  # in half action ranges
     lag1 = (x[1:] * x[:-1]).mean() / x.var()
@@ -38,8 +38,8 @@ def test_stationary_std_and_correlation_time():
 
 
 def test_restarts_where_an_episode_starts_and_is_off_in_evaluation():
-    noise = OUNoise(torch.full((2, 1), -1.0), torch.full((2, 1), 1.0), sigma=(0.5, 0.5, 1.0), theta=1.0,
-                    total_frames=10)
+    noise = OUNoise(torch.full((2, 1), -1.0), torch.full((2, 1), 1.0), sigma=(0.5, 0.5), theta=1.0,
+                    anneal_frames=10)
     carried = torch.full((3, 2, 1), 5.0)
     td = TensorDict({keys.ACTION: torch.zeros(3, 2, 1), NOISE: carried,
                      keys.IS_INIT: torch.tensor([[True], [False], [True]])}, [3])
@@ -57,16 +57,16 @@ def test_restarts_where_an_episode_starts_and_is_off_in_evaluation():
 
 
 def test_anneals_and_checkpoints_its_std():
-    noise = OUNoise(*WIDE, sigma=(0.4, 0.1, 0.5), theta=0.15, total_frames=100)
+    noise = OUNoise(*WIDE, sigma=(0.4, 0.1), theta=0.15, anneal_frames=50)
     noise.step(25)
     assert float(noise.sigma) == pytest.approx(0.25)
     noise.step(100)
     assert float(noise.sigma) == pytest.approx(0.1)
-    fresh = OUNoise(*WIDE, sigma=(0.4, 0.1, 0.5), theta=0.15, total_frames=100)
+    fresh = OUNoise(*WIDE, sigma=(0.4, 0.1), theta=0.15, anneal_frames=50)
     fresh.load_state_dict(noise.state_dict())
     assert float(fresh.sigma) == pytest.approx(0.1)
     with pytest.raises(ConfigError, match="theta must be in"):
-        OUNoise(*WIDE, sigma=(0.4, 0.1, 0.5), theta=0.0, total_frames=100)
+        OUNoise(*WIDE, sigma=(0.4, 0.1), theta=0.0, anneal_frames=100)
 
 
 def test_tiny_continuous_facmac_run_collects_with_ou_noise(make_cfg, tmp_path):
@@ -106,7 +106,7 @@ def test_random_start_is_uniform_then_hands_over_to_the_noise():
     from marl_torchrl.modules.random_start import RandomStart
 
     low, high = torch.full((2, 1), -1.0), torch.full((2, 1), 3.0)
-    start = RandomStart(OUNoise(low, high, sigma=(0.0, 0.0, 1.0), theta=0.15, total_frames=100), low, high, frames=50)
+    start = RandomStart(OUNoise(low, high, sigma=(0.0, 0.0), theta=0.15, anneal_frames=100), low, high, frames=50)
     td = TensorDict({keys.ACTION: torch.zeros(4096, 2, 1)}, [4096])
     first = start(td.clone())[keys.ACTION]
     assert first.min() >= -1.0 and first.max() <= 3.0 and abs(first.mean().item() - 1.0) < 0.05
@@ -116,7 +116,7 @@ def test_random_start_is_uniform_then_hands_over_to_the_noise():
     assert start.random
     start.step(30)
     assert not start.random and torch.equal(start(td.clone())[keys.ACTION], td[keys.ACTION])  # sigma 0: as is
-    fresh = RandomStart(OUNoise(low, high, sigma=(0.0, 0.0, 1.0), theta=0.15, total_frames=100), low, high, frames=50)
+    fresh = RandomStart(OUNoise(low, high, sigma=(0.0, 0.0), theta=0.15, anneal_frames=100), low, high, frames=50)
     fresh.load_state_dict(start.state_dict())
     assert not fresh.random
 

@@ -164,7 +164,9 @@ def ou_noise_policy(net, to_action, info, device, *, sigma: tuple[float, float, 
     >>> noise.step(25); round(float(noise.sigma), 3)
     0.2
     """
+    start, end, fraction = (float(x) for x in sigma)
     low, high = action_bounds(info, device)
-    noise = OUNoise(low, high, sigma=sigma, theta=theta, total_frames=total_frames).to(device)
+    noise = OUNoise(low, high, sigma=(start, end), theta=theta,
+                    anneal_frames=_anneal_steps(fraction, total_frames)).to(device)
     return _noisy_policy(net, to_action, noise, low, high, random_frames)
 

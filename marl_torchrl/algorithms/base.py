@@ -104,12 +104,11 @@ class AlgorithmParts:
         or ``rollout/noise_sigma`` (action noise; with ``random_frames`` also ``rollout/random_actions``, 1
         while the actions are uniform); empty when the policy has neither."""
         m = self.modules.get("exploration")
-        if m is not None and hasattr(m, "random"):  # a RandomStart around the noise
-            return {"rollout/noise_sigma": float(m.sigma), "rollout/random_actions": float(m.random)}
         if m is not None and hasattr(m, "eps"):
             return {"rollout/epsilon": float(m.eps)}
         if m is not None and hasattr(m, "sigma"):
-            return {"rollout/noise_sigma": float(m.sigma)}
+            random = {"rollout/random_actions": float(m.random)} if hasattr(m, "random") else {}  # a RandomStart
+            return {"rollout/noise_sigma": float(m.sigma), **random}
         return {}
 
     def lr_metrics(self) -> dict[str, float]:

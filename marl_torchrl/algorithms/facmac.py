@@ -27,6 +27,8 @@ from marl_torchrl.algorithms.base import AlgorithmParts, assemble_parts, make_op
 from marl_torchrl.algorithms.value_decomposition import build_agent_net
 from marl_torchrl.config import FACMACConfig, ModelConfig, as_config
 from marl_torchrl.modules.critics import AgentActionCritic
+from marl_torchrl.modules.ou_noise import NOISE
+from marl_torchrl.modules.recurrence import hidden_state_primer
 from marl_torchrl.modules.mixers import make_mixer
 from marl_torchrl.objectives.facmac import FACMACLoss
 from marl_torchrl.registry import ALGORITHMS
@@ -67,7 +69,7 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
     parts = assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
                            exploration=explore, total_frames=total_frames)
     if info.continuous and cfg.noise_type == "ou":  # the process state travels with the data: zeros at reset
-        parts.env_transforms.append(getattr(explore, "noise", explore).primer())  # the OU module, in a RandomStart
+        parts.env_transforms.append(hidden_state_primer(info.n_agents, action_dim, hidden_key=NOISE))
     return parts
 
 

@@ -17,11 +17,11 @@ import math
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
-from torchrl.data import Composite, Unbounded
 from torchrl.envs import TensorDictPrimer
 from torchrl.envs.utils import ExplorationType, exploration_type
 
 from marl_torchrl import keys
+from marl_torchrl.modules.recurrence import hidden_state_primer
 from marl_torchrl.registry import ConfigError
 
 NOISE = (keys.GROUP, "ou_noise")
@@ -30,13 +30,13 @@ NOISE = (keys.GROUP, "ou_noise")
 class OUNoise(TensorDictModuleBase):
     """Adds Ornstein-Uhlenbeck noise to ``action_key``, clipped to ``[low, high]`` (``[A, d]`` each).
 
-    ``sigma = (start, end, anneal_fraction)``: the stationary std falls linearly from ``start`` to ``end`` over
-    ``anneal_fraction * total_frames`` collected frames (:meth:`step`); it is a buffer, so checkpoints keep it.
+    ``sigma = (start, end)``: the stationary std falls linearly from ``start`` to ``end`` over ``anneal_frames``
+    collected frames (:meth:`step`); it is a buffer, so checkpoints keep it.
 
     >>> import torch
     >>> from tensordict import TensorDict
-    >>> noise = OUNoise(torch.full((2, 1), -1.0), torch.full((2, 1), 1.0), sigma=(0.3, 0.3, 1.0), theta=0.15,
-    ...                 total_frames=100)
+    >>> noise = OUNoise(torch.full((2, 1), -1.0), torch.full((2, 1), 1.0), sigma=(0.3, 0.3), theta=0.15,
+    ...                 anneal_frames=100)
     >>> td = TensorDict({("agents", "action"): torch.zeros(4, 2, 1)}, [4])
     >>> td = noise(td)
     >>> td["next", "agents", "ou_noise"].shape, bool((td["agents", "action"].abs() <= 1).all())
@@ -45,21 +45,21 @@ class OUNoise(TensorDictModuleBase):
     torch.Size([2, 1])
     """
 
-    def __init__(self, low: torch.Tensor, high: torch.Tensor, *, sigma: tuple[float, float, float], theta: float,
-                 total_frames: int, action_key=keys.ACTION, noise_key=NOISE, is_init_key=keys.IS_INIT):
+    def __init__(self, low: torch.Tensor, high: torch.Tensor, *, sigma: tuple[float, float], theta: float,
+                 anneal_frames: int, action_key=keys.ACTION, noise_key=NOISE, is_init_key=keys.IS_INIT):
         super().__init__()
-        start, end, fraction = (float(x) for x in sigma)
+        start, end = (float(x) for x in sigma)
         if not 0.0 <= end <= start:
             raise ConfigError(f"need 0 <= noise_sigma_end <= noise_sigma_start, got {start}, {end}")
         if not 0.0 < theta <= 1.0:
             raise ConfigError(f"the OU noise's theta must be in (0, 1], got {theta}")
-        if not 0.0 < fraction <= 1.0:
-            raise ConfigError(f"an exploration anneal fraction must be in (0, 1], got {fraction}")
+        if anneal_frames < 1:
+            raise ConfigError(f"the OU noise's anneal_frames must be >= 1, got {anneal_frames}")
         self.register_buffer("low", low.clone())
         self.register_buffer("high", high.clone())
         self.register_buffer("sigma", torch.tensor(start))
         self.start, self.end, self.theta = start, end, float(theta)
-        self.anneal_frames = max(1, int(fraction * total_frames))
+        self.anneal_frames = int(anneal_frames)
         self.action_key, self.noise_key, self.is_init_key = action_key, noise_key, is_init_key
         self.in_keys = [action_key, noise_key, is_init_key]
         self.out_keys = [action_key, ("next", *keys.as_tuple(noise_key))]
@@ -71,10 +71,7 @@ class OUNoise(TensorDictModuleBase):
 
     def primer(self) -> TensorDictPrimer:
         """Zeros ``[*B, A, d]`` under the noise key at every reset (add it to the env's transforms)."""
-        group, name = keys.as_tuple(self.noise_key)
-        n_agents, dim = self.low.shape
-        spec = Composite({group: Composite({name: Unbounded(shape=(n_agents, dim))}, shape=(n_agents,))})
-        return TensorDictPrimer(spec, default_value=0.0, expand_specs=True)
+        return hidden_state_primer(*self.low.shape, hidden_key=self.noise_key)  # the same per-agent zero state
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         if exploration_type() not in (ExplorationType.RANDOM, None):

@@ -24,7 +24,7 @@ class RandomStart(TensorDictModuleBase):
     >>> from tensordict import TensorDict
     >>> from marl_torchrl.modules.ou_noise import OUNoise
     >>> low, high = torch.zeros(2, 1), torch.full((2, 1), 4.0)
-    >>> start = RandomStart(OUNoise(low, high, sigma=(0.1, 0.1, 1.0), theta=0.15, total_frames=100), low, high,
+    >>> start = RandomStart(OUNoise(low, high, sigma=(0.1, 0.1), theta=0.15, anneal_frames=100), low, high,
     ...                     frames=10)
     >>> td = start(TensorDict({("agents", "action"): torch.full((256, 2, 1), 2.0)}, [256]))
     >>> bool(td["agents", "action"].std() > 1.0)  # uniform on [0, 4]: std 1.15

@@ -39,7 +39,6 @@ from marl_torchrl.objectives.rollout_ops import q_lambda_returns, unroll_with_ne
 from marl_torchrl.objectives.sequence_batch import StepKeys
 from marl_torchrl.objectives.sequence_ops import SequenceLoss, mix_values
 from marl_torchrl.objectives.weighted import greedy_actions
-from marl_torchrl.registry import ConfigError
 
 
 @dataclass

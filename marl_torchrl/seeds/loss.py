@@ -82,9 +82,8 @@ def per_seed_rewards(losses: Sequence, reward: torch.Tensor, valid: torch.Tensor
     >>> per_seed_rewards(losses, torch.ones(4, 1), torch.ones(4, 1)).flatten().tolist()
     [1.0, 1.0, 10.0, 10.0]
     """
-    if losses[0].reward_norm is None:  # no statistics: one shared scale (checked equal across seeds)
-        scale = losses[0].reward_scale
-        return reward if scale == 1.0 else reward * scale
+    if losses[0].reward_norm is None:  # stateless: one loss's rewards serve all (its scale is checked shared)
+        return losses[0].rewards(reward, valid)
     parts = zip(losses, reward.chunk(len(losses)), valid.chunk(len(losses)))
     return torch.cat([loss.rewards(r, v) for loss, r, v in parts])
 
