@@ -17,6 +17,7 @@ marl_torchrl.registry.ConfigError: set exactly one of algorithm.target_hard_inte
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -126,7 +127,18 @@ class ActorCriticConfig(AlgorithmConfig):
 
 
 @dataclass
-class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig):
+class EntropyConfig:
+    """A learned temperature for stochastic actors (SAC's): the entropy bonus's weight and its target."""
+
+    alpha_lr: float = opt(0.003, "temperature learning rate", positive)
+    alpha_init: float = opt(0.01, "initial temperature", positive)
+    learn_alpha: bool = opt(True, "false: keep alpha_init fixed")
+    target_entropy: Optional[float] = opt(None, "per agent; null = -action_dim (continuous), "
+                                                "0.5 log(n_actions) (discrete)")
+
+
+@dataclass
+class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig, EntropyConfig):
     """FACMAC (Peng et al. 2021): shared actor, per-agent critic, a mixer, centralised policy gradient."""
 
     mixer: Optional[str] = opt("nonmonotonic", "mixer over the critics; null = independent critics")
@@ -156,27 +168,47 @@ class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig):
                                    "actor's action, in half action ranges (TD3's smoothing: 0.2; 0 = none)", non_negative)
     target_noise_clip: float = opt(0.5, "continuous actions: the target noise is clipped to +-this", non_negative)
     policy_delay: int = opt(1, "critic updates per actor update (TD3: 2)", positive)
+    stochastic_actor: bool = opt(False, "a stochastic actor (categorical, or tanh-squashed normal) with SAC's "
+                                        "entropy bonus and learned temperature (the alpha_* keys) in its loss "
+                                        "and in the critic's targets; it explores by sampling, so the epsilon "
+                                        "and noise keys do not apply; evaluation plays its mode")
 
     def cross_check(self, prefix: str) -> None:
         ActorCriticConfig.cross_check(self, prefix)
         self.check_epsilon(prefix)
         if self.noise_sigma_end > self.noise_sigma_start:
             raise ConfigError(f"{prefix}.noise_sigma_end must be <= {prefix}.noise_sigma_start")
+        unused = EXPLORATION_KEYS if self.stochastic_actor else ENTROPY_KEYS
+        changed = [k for k in unused if getattr(self, k) != _default(FACMACConfig, k)]
+        if changed:
+            why = ("a stochastic actor explores by sampling" if self.stochastic_actor
+                   else "the temperature needs stochastic_actor=true")
+            raise ConfigError(f"{prefix}.{changed[0]} has no effect with {prefix}.stochastic_actor="
+                              f"{str(self.stochastic_actor).lower()}: {why}")
+        if self.stochastic_actor and self.target_noise:
+            raise ConfigError(f"{prefix}.target_noise (TD3's smoothing) needs a deterministic actor; the stochastic "
+                              f"actor's targets sample its policy")
 
 
 @dataclass
-class DOPConfig(ActorCriticConfig):
+class DOPConfig(ActorCriticConfig, EntropyConfig):
     """DOP with soft actor-critic: stochastic agents, twin recurrent critics each mixed by k_i(s) >= 0."""
 
     td_lambda: float = opt(0.6, "TD(lambda) targets; 0 = 1-step", unit_closed)
     mixer_options: Dict[str, Any] = opt({}, "the DOP mixers' keyword arguments (hypernet_embed)",
                                        mixer_kwargs)
-    alpha_lr: float = opt(0.003, "temperature learning rate", positive)
     critic_rnn: bool = opt(True, "GRU trunk over each agent's own observation history")
-    alpha_init: float = opt(0.01, "initial temperature", positive)
-    learn_alpha: bool = opt(True, "false: keep alpha_init fixed")
-    target_entropy: Optional[float] = opt(None, "per agent; null = -action_dim (continuous), "
-                                                "0.5 log(n_actions) (discrete)")
+
+
+#: FACMAC keys that act only with a deterministic actor, and those only with a stochastic one.
+EXPLORATION_KEYS = ("eps_start", "eps_end", "eps_anneal_fraction", "eps_anneal_frames", "noise_sigma_start",
+                    "noise_sigma_end", "noise_anneal_fraction", "noise_type", "ou_theta", "random_frames")
+ENTROPY_KEYS = tuple(f.name for f in dataclasses.fields(EntropyConfig))
+
+
+def _default(cls: type, name: str) -> Any:
+    field = cls.__dataclass_fields__[name]
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
 
 
 #: schema name -> dataclass; the ConfigStore holds each as ``schema/algorithm/<name>``.

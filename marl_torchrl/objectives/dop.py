@@ -28,7 +28,6 @@ For ``B`` sequences of ``L`` transitions (``L + 1`` observation slots), read top
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -40,6 +39,7 @@ from marl_torchrl.modules.stochastic import masked_log_probs, squashed_normal_sa
 from marl_torchrl.objectives.sequence_batch import ActionSpace
 from marl_torchrl.objectives.sequence_ops import SequenceLoss, call_detached, masked_mean, mix_values, unroll_with_burn_in
 from marl_torchrl.objectives.targets import lambda_returns
+from marl_torchrl.objectives.temperature import add_temperature, temperature_loss
 from marl_torchrl.registry import ConfigError
 
 
@@ -91,21 +91,13 @@ class DOPSACLoss(ActionSpace, SequenceLoss):
         self.set_action_space(n_actions=n_actions, bound=bound)
         if len(critics) != 2 or len(mixers) != 2 or critics[0] is critics[1] or mixers[0] is mixers[1]:
             raise ConfigError("DOP needs two critics and two mixers with separate parameters")
-        if not float(alpha_init) > 0:
-            raise ConfigError(f"DOP's temperature alpha_init must be > 0, got {alpha_init}")
         for mixer in mixers:  # mixed values are expectations over the policy: no single joint action
             self.check_mixer_inputs(mixer, ("observations",))
         self.actor = actor
         self.critics, self.mixers = nn.ModuleList(critics), nn.ModuleList(mixers)
         self.make_targets()
-        log_alpha = torch.tensor(math.log(float(alpha_init)))
-        if learn_alpha:
-            self.log_alpha = nn.Parameter(log_alpha)
-        else:
-            self.register_buffer("log_alpha", log_alpha)
-        if target_entropy is None:
-            target_entropy = 0.5 * math.log(n_actions) if n_actions is not None else -float(bound.centre.shape[-1])
-        self.learn_alpha, self.target_entropy = bool(learn_alpha), float(target_entropy)
+        add_temperature(self, alpha_init=alpha_init, learn_alpha=learn_alpha, target_entropy=target_entropy,
+                        n_actions=n_actions, action_dim=None if bound is None else bound.centre.shape[-1])
 
     def _q_taken(self, critic, mixer, features, action, state, obs) -> torch.Tensor:
         """``Q_tot`` ``[B, L, 1]`` of the replayed actions."""
@@ -151,12 +143,11 @@ class DOPSACLoss(ActionSpace, SequenceLoss):
             per_agent = alpha * log_pi - q_min.squeeze(-1)
             log_pi = log_pi.detach()
         loss_actor = masked_mean(per_agent, valid)
-        loss_alpha = -(self.log_alpha * masked_mean(log_pi + self.target_entropy, valid))
         return TensorDict(
             {
                 "loss_actor": loss_actor,
                 "loss_qvalue": loss_qvalue,
-                "loss_alpha": loss_alpha if self.learn_alpha else loss_alpha.detach() * 0.0,
+                "loss_alpha": temperature_loss(self, log_pi, valid),
                 "alpha": alpha,
                 "entropy": -masked_mean(log_pi, valid),
                 "td_error": masked_mean((q_taken[0] - target).abs(), valid).detach(),

@@ -175,8 +175,33 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         saturated = masked_mean((squashed.detach().abs() > 0.99).float(), valid)
         return loss_actor, {"action_saturation": saturated}
 
+    def _next_value(self, raw_next: torch.Tensor, obs_next: torch.Tensor, b) -> torch.Tensor:
+        """The target critic(s) and mixer(s) at the target actor's next action (the smaller of the twins')."""
+        return self._min_target_value(obs_next, self._target_action(raw_next, b.avail_next), b)
+
+    def _min_target_value(self, obs_next: torch.Tensor, action: torch.Tensor, b) -> torch.Tensor:
+        value = self._target_value(self.critic_target, self.mixer_target, obs_next, action, b)
+        if self.twin_critic is not None:
+            twin = self._target_value(self.twin_critic_target, self.twin_mixer_target, obs_next, action, b)
+            value = torch.minimum(value, twin)
+        return value
+
     def _target_value(self, critic, mixer, obs, action, b) -> torch.Tensor:
         return mix_values(mixer, critic(obs, action), b.state_next, **self._mixer_inputs(obs, action, b.avail_next))
+
+    def _policy_value(self, obs: torch.Tensor, action: torch.Tensor, b) -> torch.Tensor:
+        """``Q_tot`` of the actor's actions through the critic and mixer with detached parameters."""
+        return mix_values(self.mixer, call_detached(self.critic, obs, action), b.state_now, detached=True,
+                          **self._mixer_inputs(obs, action, b.avail_now))
+
+    def _actor_term(self, raw: torch.Tensor, obs: torch.Tensor, b):
+        """``(loss_actor, Q_tot of the actor's actions, extra logs)`` for the actor's raw output ``raw``."""
+        q_tot_pi = self._policy_value(obs, self._policy_action(raw, b.avail_now, sample=True), b)
+        loss_actor = -masked_mean(q_tot_pi, b.valid)
+        if self.discrete:
+            return loss_actor, q_tot_pi, {}
+        loss_actor, extra = self._regularise(loss_actor, raw, b.valid.unsqueeze(-1))
+        return loss_actor, q_tot_pi, extra
 
     def _mixer_inputs(self, obs: torch.Tensor, action: torch.Tensor, avail) -> dict:
         """The extra inputs a mixer may ask of FACMAC (see ``check_mixer_inputs`` in ``__init__``)."""
@@ -195,11 +220,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
                    for c, m in pairs]
         with torch.no_grad():
             raw_target, _ = self.actor_target.unroll(obs, h0)
-            next_action = self._target_action(raw_target[:, 1:], b.avail_next)
-            next_value = self._target_value(self.critic_target, self.mixer_target, obs[:, 1:], next_action, b)
-            if self.twin_critic is not None:
-                twin = self._target_value(self.twin_critic_target, self.twin_mixer_target, obs[:, 1:], next_action, b)
-                next_value = torch.minimum(next_value, twin)
+            next_value = self._next_value(raw_target[:, 1:], obs[:, 1:], b)
             target = lambda_returns(b.reward, b.terminated, valid, next_value, gamma=self.gamma, lam=self.td_lambda)
         err = q_taken[0] - target
         loss_qvalue = sum(masked_mean((q - target).pow(2), valid) for q in q_taken)
@@ -208,13 +229,7 @@ class FACMACLoss(ActionSpace, SequenceLoss):
         self.calls += 1
         with torch.set_grad_enabled(torch.is_grad_enabled() and (self.calls - 1) % self.policy_delay == 0):
             raw = unroll_with_burn_in(self.actor, obs[:, :-1], h0, self.burn_in, b.is_init)  # [B, L, A, n or d]
-            pi = self._policy_action(raw, b.avail_now, sample=True)
-            q_tot_pi = mix_values(self.mixer, call_detached(self.critic, obs[:, :-1], pi), state_now, detached=True,
-                                  **self._mixer_inputs(obs[:, :-1], pi, b.avail_now))
-            loss_actor = -masked_mean(q_tot_pi, valid)
-            extra = {}
-            if not self.discrete:
-                loss_actor, extra = self._regularise(loss_actor, raw, valid.unsqueeze(-1))
+            loss_actor, q_tot_pi, extra = self._actor_term(raw, obs[:, :-1], b)
 
         return TensorDict(
             {
