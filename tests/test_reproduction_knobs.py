@@ -161,3 +161,8 @@ def test_an_experiment_sets_its_task_and_the_command_line_still_wins():
     assert compose_config("experiment=balance", "algorithm=dop", "env.continuous_actions=true").algorithm.gamma == 0.9
     assert compose_config("experiment=balance", "algorithm=dop", "algorithm.gamma=0.99").algorithm.gamma == 0.99
     assert compose_config("experiment=balance", "algorithm=qmix").algorithm.gamma == 0.99
+    # continuous FACMAC on balance: the stochastic actor; discrete FACMAC keeps epsilon-greedy
+    assert compose_config("experiment=balance", "algorithm=facmac", "env.continuous_actions=true").algorithm.stochastic_actor
+    assert not compose_config("experiment=balance", "algorithm=facmac").algorithm.stochastic_actor
+    assert not compose_config("experiment=balance", "algorithm=facmac", "env.continuous_actions=true",
+                              "algorithm.stochastic_actor=false").algorithm.stochastic_actor
