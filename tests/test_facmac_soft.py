@@ -12,6 +12,7 @@ from test_facmac_matrix import FACMAC_UNIFORM
 
 from marl_torchrl import keys
 from marl_torchrl.algorithms.facmac import build_facmac
+from marl_torchrl.checkpoint import load_checkpoint
 from marl_torchrl.data.synthetic import random_sequences
 from marl_torchrl.envs import EnvSpecInfo
 from marl_torchrl.modules import NonMonotonicMixer, SharedAgentNet, VDNMixer
@@ -167,6 +168,9 @@ def test_tiny_vmas_run_with_a_stochastic_actor(make_cfg, tmp_path, continuous):
         assert name in metrics, name
     assert "rollout/noise_sigma" not in metrics and "rollout/epsilon" not in metrics  # it explores by sampling
     assert_checkpoint_evaluates_deterministically(tmp_path)  # evaluation plays the mode
+    parts = load_checkpoint(tmp_path / "models" / "final_model.pt")["parts"]  # resume restores the temperature
+    assert float(parts["loss"]["log_alpha"]) == pytest.approx(math.log(metrics["train/alpha"]), abs=0.05)
+    assert parts["optimizers"]["loss_alpha"]["state"], "the temperature's optimiser state is not checkpointed"
 
 
 @pytest.mark.parametrize("seed", [0, 1])
