@@ -21,6 +21,9 @@ For a batch of ``B`` sequences of ``L`` transitions (``L + 1`` observation slots
    components with ``|tanh(raw)| > 0.99``. With ``policy_delay = d`` this term has a gradient on every
    d-th call only (TD3's delayed policy updates); on the others it is computed without one, for the logs.
 
+Steps 2 and 4 are the hooks ``_next_value`` and ``_actor_term``;
+:class:`~marl_torchrl.objectives.facmac_soft.SoftFACMACLoss` overrides them for a stochastic actor.
+
 >>> import torch
 >>> from marl_torchrl.data.synthetic import random_sequences
 >>> from marl_torchrl.modules import SharedAgentNet, NonMonotonicMixer
