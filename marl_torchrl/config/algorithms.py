@@ -138,7 +138,7 @@ class EntropyConfig:
 
 
 @dataclass
-class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig, EntropyConfig):
+class FACMACConfig(EntropyConfig, ActorCriticConfig, EpsilonGreedyConfig):
     """FACMAC (Peng et al. 2021): shared actor, per-agent critic, a mixer, centralised policy gradient."""
 
     mixer: Optional[str] = opt("nonmonotonic", "mixer over the critics; null = independent critics")
@@ -191,7 +191,7 @@ class FACMACConfig(ActorCriticConfig, EpsilonGreedyConfig, EntropyConfig):
 
 
 @dataclass
-class DOPConfig(ActorCriticConfig, EntropyConfig):
+class DOPConfig(EntropyConfig, ActorCriticConfig):
     """DOP with soft actor-critic: stochastic agents, twin recurrent critics each mixed by k_i(s) >= 0."""
 
     td_lambda: float = opt(0.6, "TD(lambda) targets; 0 = 1-step", unit_closed)
