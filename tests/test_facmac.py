@@ -144,6 +144,10 @@ def test_preact_reg_pulls_a_saturated_actor_back_where_tanh_squared_cannot():
     (["algorithm.actor_lr=0"], "lr must be > 0"),
     (["algorithm.gumbel_temperature=0"], "gumbel_temperature( must be)? > 0"),
     (["algorithm.mixer_options.init_scale=-1"], "init_scale must be > 0"),
+    # keys that would do nothing: the temperature without a stochastic actor, epsilon with one
+    (["algorithm.alpha_init=0.1"], "alpha_init has no effect with algorithm.stochastic_actor=false"),
+    (["algorithm.stochastic_actor=true", "algorithm.eps_end=0.1"], "eps_end has no effect with .*=true"),
+    (["algorithm.stochastic_actor=true", "algorithm.alpha_init=0"], "alpha_init must be > 0"),
 ])
 def test_bad_config_is_a_clear_error(make_cfg, tmp_path, overrides, message):
     cfg = make_cfg(["algorithm=facmac", "env=matrix/two_step", "total_frames=100"] + overrides)

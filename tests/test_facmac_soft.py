@@ -1,5 +1,6 @@
 """FACMAC with a stochastic actor (``algorithm.stochastic_actor=true``): soft targets, the entropy bonus
-in the actor loss, the learned temperature, masks, config refusals, the recurrent contract and tiny runs."""
+in the actor loss, the learned temperature, masks, the refusal of target smoothing (the other refusals are in
+test_facmac.py), the recurrent contract and tiny runs."""
 from __future__ import annotations
 
 import math
@@ -127,17 +128,6 @@ def test_continuous_regularisers_act_on_the_mean_not_on_the_log_std():
     grad = loss.actor.head.bias.grad  # [mean (D), log-std (D)]
     assert grad[:D].abs().min() > 1e-3 and grad[D:].abs().max() < 1e-9, grad
     assert 0.0 <= float(out["action_saturation"]) <= 1.0
-
-
-@pytest.mark.parametrize("overrides, message", [
-    (["algorithm.alpha_init=0.1"], "alpha_init has no effect with algorithm.stochastic_actor=false"),
-    (["algorithm.stochastic_actor=true", "algorithm.eps_end=0.1"], "eps_end has no effect with .*=true"),
-    (["algorithm.stochastic_actor=true", "algorithm.alpha_init=0"], "alpha_init must be > 0"),
-])
-def test_keys_that_would_do_nothing_are_refused(make_cfg, tmp_path, overrides, message):
-    cfg = make_cfg(["algorithm=facmac", "env=matrix/two_step", "total_frames=100"] + overrides)
-    with pytest.raises(ConfigError, match=message):
-        run(cfg, tmp_path)
 
 
 def test_target_smoothing_is_refused_with_a_stochastic_actor(make_cfg, tmp_path):

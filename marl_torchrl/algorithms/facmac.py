@@ -61,25 +61,15 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
         burn_in=burn_in, standardise_rewards=cfg.standardise_rewards, reward_scale=cfg.reward_scale,
         twin_critic=twin_critic, twin_mixer=twin_mixer, policy_delay=cfg.policy_delay,
     )
-    if cfg.stochastic_actor:
+    if cfg.stochastic_actor:  # samples while collecting, plays the mode in evaluation
         loss = SoftFACMACLoss(actor, critic, mixer, alpha_init=cfg.alpha_init, learn_alpha=cfg.learn_alpha,
                               target_entropy=cfg.target_entropy, **common)
+        policy = TensorDictSequential(AgentNetModule(actor, out_key=keys.ACTOR_OUTPUT), StochasticActionModule(bound))
+        explore = None
     else:
         loss = FACMACLoss(actor, critic, mixer, target_noise=cfg.target_noise,
                           target_noise_clip=cfg.target_noise_clip, **common)
-    explore = None
-    if cfg.stochastic_actor:  # samples while collecting, plays the mode in evaluation
-        policy = TensorDictSequential(AgentNetModule(actor, out_key=keys.ACTOR_OUTPUT), StochasticActionModule(bound))
-    elif info.continuous:
-        sigma = (cfg.noise_sigma_start, cfg.noise_sigma_end, cfg.noise_anneal_fraction)
-        if cfg.noise_type == "ou":
-            policy, explore = ou_noise_policy(actor, bound, info, device, sigma=sigma, theta=cfg.ou_theta,
-                                              total_frames=total_frames, random_frames=cfg.random_frames)
-        else:
-            policy, explore = gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames,
-                                                    random_frames=cfg.random_frames)
-    else:
-        policy, explore = epsilon_greedy_policy(actor, info, device, **cfg.epsilon(), total_frames=total_frames)
+        policy, explore = _exploring_policy(cfg, actor, bound, info, device, total_frames)
     critic_params = [p for m in (critic, mixer, twin_critic, twin_mixer) if m is not None for p in m.parameters()]
     optimizers = {
         "loss_actor": make_optimizer(cfg.optimizer, actor.parameters(), lr=cfg.actor_lr),
@@ -89,9 +79,22 @@ def build_facmac(cfg: Any, model_cfg: Any, info, device, total_frames: int, *, b
         optimizers["loss_alpha"] = make_optimizer(cfg.optimizer, [loss.log_alpha], lr=cfg.alpha_lr)
     parts = assemble_parts(cfg, policy=policy, loss=loss, optimizers=optimizers, agent_net=actor, info=info,
                            exploration=explore, total_frames=total_frames)
-    if info.continuous and cfg.noise_type == "ou" and not cfg.stochastic_actor:  # the process state travels with the data: zeros at reset
+    if info.continuous and cfg.noise_type == "ou":  # the process state travels with the data: zeros at reset
         parts.env_transforms.append(hidden_state_primer(info.n_agents, action_dim, hidden_key=NOISE))
     return parts
+
+
+def _exploring_policy(cfg: FACMACConfig, actor, bound, info, device, total_frames: int):
+    """A deterministic actor's ``(policy, exploration module)``: epsilon-greedy for discrete actions,
+    Gaussian or Ornstein-Uhlenbeck noise on the bounded action for continuous ones."""
+    if not info.continuous:
+        return epsilon_greedy_policy(actor, info, device, **cfg.epsilon(), total_frames=total_frames)
+    sigma = (cfg.noise_sigma_start, cfg.noise_sigma_end, cfg.noise_anneal_fraction)
+    if cfg.noise_type == "ou":
+        return ou_noise_policy(actor, bound, info, device, sigma=sigma, theta=cfg.ou_theta,
+                               total_frames=total_frames, random_frames=cfg.random_frames)
+    return gaussian_noise_policy(actor, bound, info, device, sigma=sigma, total_frames=total_frames,
+                                 random_frames=cfg.random_frames)
 
 
 def _critic_and_mixer(cfg: FACMACConfig, model: ModelConfig, info, device, action_dim: int):

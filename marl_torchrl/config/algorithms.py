@@ -179,7 +179,7 @@ class FACMACConfig(EntropyConfig, ActorCriticConfig, EpsilonGreedyConfig):
         if self.noise_sigma_end > self.noise_sigma_start:
             raise ConfigError(f"{prefix}.noise_sigma_end must be <= {prefix}.noise_sigma_start")
         unused = EXPLORATION_KEYS if self.stochastic_actor else ENTROPY_KEYS
-        changed = [k for k in unused if getattr(self, k) != _default(FACMACConfig, k)]
+        changed = [k for k in unused if getattr(self, k) != _default(type(self), k)]
         if changed:
             why = ("a stochastic actor explores by sampling" if self.stochastic_actor
                    else "the temperature needs stochastic_actor=true")
