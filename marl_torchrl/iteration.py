@@ -64,6 +64,7 @@ def check_parameters(run: Run) -> None:
 def record_batch(run: Run, batch) -> dict[str, float]:
     """A collected batch into the run: replay (or rollout), counters, exploration schedule; returns the
     iteration's rollout metrics."""
+    run.parts.observe(batch)
     run.data.add(batch)
     frames = batch.numel()
     run.state.frames += frames

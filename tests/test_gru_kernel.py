@@ -33,7 +33,7 @@ def test_gru_with_resets_gradient_checks_and_matches_nn_gru_stepped():
 def test_agent_unroll_with_starts_equals_nn_gru_values_and_gradients():
     """No start inside the rows: the kernel path and nn.GRU's one call give the same values and gradients."""
     torch.manual_seed(0)
-    net = SharedAgentNet(3, 2, 4, hidden_dim=8, layer_norm=True, input_norm=True)
+    net = SharedAgentNet(3, 2, 4, hidden_dim=8, layer_norm=True, input_norm="layer")
     obs, h0 = torch.randn(5, 7, 2, 3), torch.randn(5, 2, 8)
     results = []
     for starts in (None, torch.zeros(5, 7, dtype=torch.bool)):

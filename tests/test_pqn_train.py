@@ -78,11 +78,13 @@ def test_the_pqn_presets_normalise_the_network_and_the_command_line_can_turn_it_
     """LayerNorm is a model setting the pqn_* presets select (configs/model/normalised.yaml), not a second key."""
     for algorithm in ("pqn_vdn", "pqn_qmix", "pqn_iql"):
         model = compose_config(f"algorithm={algorithm}").model
-        assert (model.layer_norm, model.input_norm) == (True, True), algorithm
+        assert (model.layer_norm, model.input_norm) == (True, "layer"), algorithm
     model = compose_config("algorithm=pqn_vdn", "model.layer_norm=false").model
-    assert (model.layer_norm, model.input_norm) == (False, True)
+    assert (model.layer_norm, model.input_norm) == (False, "layer")
+    model = compose_config("algorithm=pqn_vdn", "model.input_norm=running").model
+    assert (model.layer_norm, model.input_norm) == (True, "running")
     model = compose_config("algorithm=qmix").model
-    assert (model.layer_norm, model.input_norm) == (False, False)
+    assert (model.layer_norm, model.input_norm) == (False, None)
     with pytest.raises(ConfigError, match="algorithm.norm"):
         compose_config("algorithm=pqn_vdn", "algorithm.norm=false")
 
@@ -92,7 +94,18 @@ def test_a_checkpoint_config_with_the_old_norm_key_loads_with_the_normalised_mod
 
     from marl_torchrl.config import run_config_from_dict
 
-    old = dataclasses.asdict(compose_config("algorithm=pqn_vdn", "model.layer_norm=false", "model.input_norm=false"))
+    old = dataclasses.asdict(compose_config("algorithm=pqn_vdn", "model.layer_norm=false", "model.input_norm=null"))
     old["algorithm"]["norm"] = True
     cfg = run_config_from_dict(old, {"algorithm": "pqn", "env": "vmas"})
-    assert (cfg.model.layer_norm, cfg.model.input_norm) == (True, True)
+    assert (cfg.model.layer_norm, cfg.model.input_norm) == (True, "layer")
+
+
+@pytest.mark.parametrize("old, new", [(True, "layer"), (False, None)])
+def test_a_checkpoint_config_with_the_old_boolean_input_norm_loads_as_its_kind(old, new):
+    import dataclasses
+
+    from marl_torchrl.config import run_config_from_dict
+
+    values = dataclasses.asdict(compose_config("algorithm=pqn_vdn"))
+    values["model"]["input_norm"] = old
+    assert run_config_from_dict(values, {"algorithm": "pqn", "env": "vmas"}).model.input_norm == new

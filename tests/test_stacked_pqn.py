@@ -36,7 +36,7 @@ INFO = EnvSpecInfo(n_agents=2, obs_dim=3, state_dim=6, n_actions=4, continuous=F
 KINDS = {
     "pqn_iql_mlp": (PQNConfig(name="pqn_iql", mixer=None), ModelConfig(type="mlp", hidden_dim=8)),
     "pqn_vdn_gru_norm": (PQNConfig(name="pqn_vdn", mixer="vdn"),
-                         ModelConfig(hidden_dim=8, layer_norm=True, input_norm=True)),
+                         ModelConfig(hidden_dim=8, layer_norm=True, input_norm="layer")),
     "pqn_qmix_gru_std": (PQNConfig(name="pqn_qmix", mixer="qmix", standardise_rewards=True, td_lambda=0.6,
                                    mixer_options={"mixing_embed_dim": 8}), ModelConfig(hidden_dim=8, layer_norm=True)),
     "pqn_nonmonotonic_mlp": (PQNConfig(name="pqn_qmix", mixer="nonmonotonic"), ModelConfig(type="mlp", hidden_dim=8)),

@@ -159,7 +159,7 @@ def _loss(seed, mixer, net=None, **options):
 
 @pytest.mark.parametrize("mixer,net,options", [
     (None, {}, dict(td_lambda=0.0, double_q=False)),  # IQL, 1-step targets, target-network argmax
-    ("vdn", dict(rnn=False, layer_norm=True, input_norm=True), dict(loss_function="smooth_l1")),  # MLP agents
+    ("vdn", dict(rnn=False, layer_norm=True, input_norm="layer"), dict(loss_function="smooth_l1")),  # MLP agents
     ("nonmonotonic", {}, dict(burn_in=2, standardise_rewards=True)),  # burn-in; per-seed reward statistics
     ("qmix", dict(input_layers=0, agent_id=False, activation="tanh"), {}),  # the GRU reads observations
     ("vdn", dict(input_layers=2, layer_norm=True), {}),  # PQN's reference depth: two layers before the GRU

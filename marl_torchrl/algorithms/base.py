@@ -76,6 +76,8 @@ class AlgorithmParts:
         rollout: None for off-policy training from sequence replay; a
             :class:`~marl_torchrl.data.paths.RolloutSpec` to train on each collected rollout itself
             (epochs x minibatches, no replay).
+        observers: the online agent networks with running input statistics, moved by :meth:`observe`
+            (target copies follow them through the target updates).
 
     >>> from marl_torchrl.algorithms.value_decomposition import build_value_decomposition
     >>> from marl_torchrl.envs import EnvSpecInfo
@@ -98,6 +100,13 @@ class AlgorithmParts:
     modules: dict[str, torch.nn.Module] = field(default_factory=dict)
     hidden_key: NestedKey | None = None
     rollout: RolloutSpec | None = None
+    observers: list[torch.nn.Module] = field(default_factory=list)
+
+    def observe(self, batch) -> None:
+        """A collected batch's observations into the online networks' running input statistics
+        (``model.input_norm=running``), once per batch, before the updates on it."""
+        for net in self.observers:
+            net.observe(batch.get(keys.OBS))
 
     def exploration_metrics(self) -> dict[str, float]:
         """The exploration schedule's current value for logging: ``rollout/epsilon`` (epsilon-greedy)
@@ -149,6 +158,21 @@ class LinearLRDecay(torch.nn.Module):
         self.frames.fill_(done + int(frames))
 
 
+def online_observers(loss: torch.nn.Module) -> list[torch.nn.Module]:
+    """The agent networks in ``loss`` whose running input statistics move with the collected data: every
+    module with a running input norm (an ``observe`` method and an ``in_norm`` with ``update``) that is
+    not inside one of the loss's target networks.
+
+    >>> from marl_torchrl.modules.agents import SharedAgentNet
+    >>> from marl_torchrl.objectives.pqn import PQNLoss
+    >>> [len(online_observers(PQNLoss(SharedAgentNet(3, 2, 4, input_norm=n)))) for n in ("running", "layer")]
+    [1, 0]
+    """
+    targets = {id(m) for _, target in getattr(loss, "target_pairs", lambda: [])() for m in target.modules()}
+    return [m for m in loss.modules() if id(m) not in targets and hasattr(m, "observe")
+            and hasattr(getattr(m, "in_norm", None), "update")]
+
+
 def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploration=None,
                    total_frames: int | None = None) -> AlgorithmParts:
     """The parts every algorithm finishes with: the target updater from the config's
@@ -176,6 +200,7 @@ def assemble_parts(cfg, *, policy, loss, optimizers, agent_net, info, exploratio
         env_transforms=[hidden_state_primer(info.n_agents, agent_net.hidden_dim)] if rnn else [],
         modules={"exploration": exploration} if exploration is not None else {},
         hidden_key=keys.HIDDEN if rnn else None,
+        observers=online_observers(loss),
     )
     if getattr(cfg, "lr_decay", False):
         if total_frames is None:

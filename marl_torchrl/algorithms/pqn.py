@@ -1,9 +1,10 @@
 """PQN (Gallici et al., ICLR 2025) with value decomposition: ``pqn_vdn``, ``pqn_qmix``, ``pqn_iql``, any mixer.
 
 ``build_pqn`` makes the shared agent Q-network as ``model`` says (the ``pqn_*`` presets select
-``configs/model/normalised.yaml``: LayerNorm after each hidden layer and over each agent's observation, as
-the reference; ``model.layer_norm=false model.input_norm=false`` turns it off), the epsilon-greedy acting policy, the
-:class:`~marl_torchrl.objectives.pqn.PQNLoss` with the configured mixer, one Adam (or RMSprop) whose
+``configs/model/normalised.yaml``: LayerNorm after each hidden layer and over each agent's observation;
+``model.layer_norm=false model.input_norm=null`` turns it off; ``model.input_norm=running`` standardises each
+observation feature by the collected data's statistics instead, the role of the reference's input BatchNorm),
+the epsilon-greedy acting policy, the :class:`~marl_torchrl.objectives.pqn.PQNLoss` with the configured mixer, one Adam (or RMSprop) whose
 learning rate decays linearly to 0 over ``total_frames`` (``lr_decay``, on by default:
 :class:`~marl_torchrl.algorithms.base.LinearLRDecay`), and no target network.
 ``rollout=RolloutSpec(epochs, minibatches)`` makes the loop train on each collected rollout itself.

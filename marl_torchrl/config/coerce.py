@@ -62,8 +62,11 @@ def run_config_from_dict(values: Mapping, schemas: Mapping[str, str] | None = No
     values = dict(values)
     algo, env = dict(values.pop("algorithm")), dict(values.pop("env"))
     if algo.pop("norm", False):  # PQN checkpoints from before model/normalised: algorithm.norm forced these on
-        values["model"] = {**values.get("model", {}), "layer_norm": True, "input_norm": True}
+        values["model"] = {**values.get("model", {}), "layer_norm": True, "input_norm": "layer"}
     model = dict(values.get("model", {}))
+    if isinstance(model.get("input_norm"), bool):  # checkpoints from before input_norm named its kind
+        model["input_norm"] = "layer" if model["input_norm"] else None
+        values["model"] = model
     if "input_layer" in model:  # checkpoints from before model.input_layers: one input layer or none
         model["input_layers"] = int(bool(model.pop("input_layer")))
         values["model"] = model

@@ -6,7 +6,7 @@ gradient norm 1, epsilon 1 -> 0.01 over the first 10% of frames, rewards x10. Th
 envs x 128 steps there) is ``env.num_envs`` and ``collector.frames_per_batch``. The reference's 16
 minibatches need at least 16 envs; the default is 4, which divides every env preset's batch (8, 32, 64).
 The reference's normalised network is a model setting: the ``pqn_*`` presets select
-``configs/model/normalised.yaml`` (``model.layer_norm`` and ``model.input_norm`` on; either can be overridden).
+``configs/model/normalised.yaml`` (``model.layer_norm=true``, ``model.input_norm=layer``; either can be overridden).
 
 >>> cfg = PQNConfig(name="pqn_vdn", mixer="vdn")
 >>> cfg.td_lambda, cfg.lr, cfg.epochs, cfg.minibatches, cfg.target_hard_interval

@@ -47,7 +47,9 @@ class ModelConfig:
     agent_id: bool = opt(True, "append a one-hot agent id to each observation")
     last_action: bool = opt(False, "append each agent's previous action (one-hot if discrete) to its observation")
     layer_norm: bool = opt(False, "LayerNorm after each hidden linear layer")
-    input_norm: bool = opt(False, "LayerNorm over each agent's observation features (stateless input normalisation)")
+    input_norm: Optional[str] = opt(None, "each agent's observation features normalised: layer (a LayerNorm, stateless), "
+                                          "running (per-feature mean and variance of all collected observations, "
+                                          "updated once per collected batch) or null", or_none(one_of("layer", "running")))
     activation: str = opt("relu", "hidden activation", one_of("relu", "tanh", "elu", "gelu"))
     orthogonal_init: bool = opt(True, "orthogonal weights (gain sqrt(2) hidden, small on the head)")
 

@@ -29,9 +29,11 @@ import torch
 from torch import nn
 
 from marl_torchrl.modules.gru_kernel import stacked_gru
+from marl_torchrl.modules.running_norm import RunningStandardise
 from marl_torchrl.registry import ConfigError
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+_INPUT_NORMS = {None: lambda features: None, "layer": nn.LayerNorm, "running": RunningStandardise}
 
 
 def _activation(name: str) -> nn.Module:
@@ -57,8 +59,10 @@ class SharedAgentNet(nn.Module):
         input_layers: number of ``[-> H]`` layers before the GRU (``rnn=True`` only; 0: none).
         agent_id: append a one-hot agent id to each agent's input.
         layer_norm: LayerNorm after each hidden linear layer.
-        input_norm: LayerNorm over each agent's observation features (before the agent id is appended):
-            a stateless input normalisation, the same when acting and training (PQN's normalised inputs).
+        input_norm: normalisation of each agent's observation features, before the agent id is appended:
+            None; ``"layer"``, a LayerNorm over them (stateless); or ``"running"``, a per-feature
+            :class:`~marl_torchrl.modules.running_norm.RunningStandardise` whose statistics move only in
+            :meth:`observe` (the role of the input BatchNorm in PQN's reference SMAX network).
         activation: ``relu``, ``tanh``, ``elu`` or ``gelu``.
         orthogonal_init: orthogonal weights (gain sqrt(2) on hidden layers, ``out_gain`` on the head).
         out_gain: gain of the output layer's orthogonal init.
@@ -79,7 +83,7 @@ class SharedAgentNet(nn.Module):
         layers: int = 2,
         agent_id: bool = True,
         layer_norm: bool = False,
-        input_norm: bool = False,
+        input_norm: str | None = None,
         activation: str = "relu",
         orthogonal_init: bool = True,
         out_gain: float = 1.0,
@@ -94,7 +98,9 @@ class SharedAgentNet(nn.Module):
         self.obs_dim, self.n_agents, self.out_dim = obs_dim, n_agents, out_dim
         self.hidden_dim, self.rnn, self.agent_id = hidden_dim, rnn, agent_id
         in_dim = obs_dim + (n_agents if agent_id else 0)
-        self.in_norm = nn.LayerNorm(obs_dim) if input_norm else None
+        if input_norm not in _INPUT_NORMS:
+            raise ConfigError(f"input_norm must be one of {', '.join(map(str, _INPUT_NORMS))}, got {input_norm!r}")
+        self.in_norm = _INPUT_NORMS[input_norm](obs_dim)
         n_mlp = input_layers if rnn else layers
         body: list[nn.Module] = []
         for i in range(n_mlp):
@@ -135,6 +141,21 @@ class SharedAgentNet(nn.Module):
         if not self.agent_id:
             return obs
         return torch.cat([obs, self._eye.expand(*obs.shape[:-1], self.n_agents)], dim=-1)
+
+    def observe(self, obs: torch.Tensor) -> None:
+        """Move the running input statistics (``input_norm="running"``) by the collected observations
+        ``obs [..., A, F]``; nothing for the other input norms. The loop calls it once per collected batch.
+
+        >>> net = SharedAgentNet(2, 1, 3, rnn=False, input_norm="running")
+        >>> net.observe(torch.tensor([[[0.0, 4.0]], [[2.0, 4.0]]]))
+        >>> net.in_norm.mean.tolist()
+        [1.0, 4.0]
+        """
+        if isinstance(self.in_norm, RunningStandardise):
+            if obs.shape[-2:] != (self.n_agents, self.obs_dim):
+                raise ValueError(f"agent network expects observations [..., {self.n_agents}, {self.obs_dim}], "
+                                 f"got {tuple(obs.shape)}")
+            self.in_norm.update(obs)
 
     def initial_hidden(self, *batch: int, device=None) -> torch.Tensor:
         """Zero hidden state ``[*batch, A, H]`` (what every episode starts from)."""

@@ -75,7 +75,8 @@ class TargetUpdater:
     Args:
         pairs: ``(online, target)`` module pairs.
         hard_interval: copy the weights every this many calls to :meth:`step` (updates).
-        tau: Polyak coefficient, ``target <- (1 - tau) * target + tau * online`` at every call.
+        tau: Polyak coefficient, ``target <- (1 - tau) * target + tau * online`` at every call (parameters;
+            buffers, such as running input statistics, are copied as a hard update copies them).
 
     Exactly one of ``hard_interval`` and ``tau`` must be given, or neither when there are no pairs (a
     loss without target networks, such as PQN's): then ``step`` only counts.
@@ -116,6 +117,8 @@ class TargetUpdater:
             for online, target in self.pairs:
                 for p, tp in zip(online.parameters(), target.parameters()):
                     tp.lerp_(p, self.tau)
+                for b, tb in zip(online.buffers(), target.buffers()):  # statistics (running input norms) copied
+                    tb.copy_(b)
         elif self.hard_interval is not None and self.num_steps % self.hard_interval == 0:
             for online, target in self.pairs:
                 target.load_state_dict(online.state_dict())

@@ -31,7 +31,7 @@ import torch
 
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.registry import ConfigError
-from marl_torchrl.seeds.functional import check_same_architecture, stacked, stacked_layer_norm, stacked_layers
+from marl_torchrl.seeds.functional import check_same_architecture, stacked, stacked_layers
 from marl_torchrl.seeds.gru import stacked_gru
 
 __all__ = ["StackedAgentNet"]
@@ -56,7 +56,7 @@ class StackedAgentNet:
         """``[K, ..., A, F] -> [K, M, H]``: input norm, agent id and the layers before the GRU (or the MLP)."""
         first = self.nets[0]
         if first.in_norm is not None:
-            obs = stacked_layer_norm([n.in_norm for n in self.nets], obs)
+            obs = stacked_layers([n.in_norm for n in self.nets], obs)  # each seed's LayerNorm or statistics
         if first.agent_id:
             obs = torch.cat([obs, first._eye.expand(*obs.shape[:-1], self.n_agents)], dim=-1)
         x = obs.reshape(self.k, -1, obs.shape[-1])

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from marl_torchrl.modules.running_norm import RunningStandardise, standardise
 from marl_torchrl.registry import ConfigError
 
 __all__ = ["stacked", "stacked_layers", "STATELESS"]
@@ -61,6 +62,14 @@ def stacked_layer_norm(norms: Sequence[nn.LayerNorm], x: torch.Tensor) -> torch.
     return y if first.bias is None else y + stacked(norms, "bias").view(view)
 
 
+def stacked_standardise(norms: Sequence[RunningStandardise], x: torch.Tensor) -> torch.Tensor:
+    """:class:`~marl_torchrl.modules.running_norm.RunningStandardise` per seed on ``x [K, ..., F]``: each
+    seed's rows by that seed's running statistics."""
+    view = (len(norms),) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+    mean, var = (torch.stack([getattr(n, name) for n in norms]).view(view) for name in ("mean", "var"))
+    return standardise(x, mean, var, norms[0].eps)
+
+
 def stacked_layers(modules: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
     """K copies of one layer (``nn.Linear``, ``nn.LayerNorm``, a stateless activation) or of an
     ``nn.Sequential`` of them, on ``x [K, M, in]``; anything else is a ``ConfigError``."""
@@ -73,6 +82,8 @@ def stacked_layers(modules: Sequence[nn.Module], x: torch.Tensor) -> torch.Tenso
         return stacked_linear(modules, x)
     if isinstance(first, nn.LayerNorm):
         return stacked_layer_norm(modules, x)
+    if isinstance(first, RunningStandardise):
+        return stacked_standardise(modules, x)
     if isinstance(first, STATELESS):
         return first(x)
     raise ConfigError(f"stacked seeds cannot stack a {type(first).__name__} layer yet")

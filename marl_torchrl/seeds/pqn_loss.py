@@ -19,7 +19,7 @@ loss and diagnostics are means per seed: the gradient of ``out["loss"].sum()`` w
 >>> from marl_torchrl.modules.agents import SharedAgentNet
 >>> from marl_torchrl.modules.mixers import QMixer
 >>> from marl_torchrl.objectives.pqn import PQNLoss, random_rollout
->>> losses = [PQNLoss(SharedAgentNet(3, 2, 4, hidden_dim=8, layer_norm=True, input_norm=True), QMixer(2, 6),
+>>> losses = [PQNLoss(SharedAgentNet(3, 2, 4, hidden_dim=8, layer_norm=True, input_norm="layer"), QMixer(2, 6),
 ...                   gamma=0.9, td_lambda=0.8, reward_scale=10.0) for _ in range(3)]
 >>> batches = [random_rollout(envs=4, steps=5, n_agents=2, obs_dim=3, n_actions=4, state_dim=6, hidden_dim=8)
 ...            for _ in range(3)]
