@@ -54,6 +54,7 @@ _MPE = {"number": None, "budget": "not in our references", "source": _EPYMARL + 
                   "the number is not in our references"}
 REFERENCES = {  # (task, variant) -> published number/budget/metric/source; only numbers in the project's references
     ("smax_3m", "pqn_vdn"): {"number": "~0.95", "budget": "1e7 env steps", "metric": _SMAX, "source": _PQN},
+    ("smax_3m", "pqn_vdn_ref512"): {"number": "~0.95", "budget": "1e7 env steps", "metric": _SMAX, "source": _PQN},
     ("smax_3m", "qmix"): {"number": "~0.66", "budget": "1e7 env steps", "metric": _SMAX, "source": _PQN},
     ("smax_3m", "vdn"): {"number": "~0.63", "budget": "1e7 env steps", "metric": _SMAX, "source": _PQN},
     ("balance", "qmix"): {"number": "~0.87", "budget": "10M frames", "metric": _VMAS, "source": _BENCHMARL},
