@@ -15,6 +15,7 @@ from marl_torchrl.config.run import seed_dir
 from marl_torchrl.modules.agents import SharedAgentNet
 from marl_torchrl.modules.running_norm import RunningStandardise
 from marl_torchrl.objectives.targets import TargetUpdater, frozen_copy
+from marl_torchrl.registry import ConfigError
 from marl_torchrl.seeds.agents import StackedAgentNet
 from marl_torchrl.train import main, run
 from rollout_helpers import collect_balance
@@ -53,7 +54,7 @@ def test_the_agent_network_standardises_by_its_statistics_and_only_observe_moves
     with pytest.raises(ValueError, match=r"\[\.\.\., 2, 4\]"):
         net.observe(torch.zeros(3, 2, 5))
     SharedAgentNet(4, 2, 3, input_norm="layer").observe(obs)  # stateless norms ignore it
-    with pytest.raises(Exception, match="input_norm must be one of"):
+    with pytest.raises(ConfigError, match="input_norm must be one of"):
         SharedAgentNet(4, 2, 3, input_norm=True)
 
 

@@ -131,11 +131,14 @@ class SharedAgentNet(nn.Module):
                 else:
                     nn.init.zeros_(p)
 
-    def _inputs(self, obs: torch.Tensor) -> torch.Tensor:
+    def _check_obs(self, obs: torch.Tensor) -> None:
         if obs.shape[-2:] != (self.n_agents, self.obs_dim):
             raise ValueError(
                 f"agent network expects observations [..., {self.n_agents}, {self.obs_dim}], got {tuple(obs.shape)}"
             )
+
+    def _inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        self._check_obs(obs)
         if self.in_norm is not None:
             obs = self.in_norm(obs)
         if not self.agent_id:
@@ -152,9 +155,7 @@ class SharedAgentNet(nn.Module):
         [1.0, 4.0]
         """
         if isinstance(self.in_norm, RunningStandardise):
-            if obs.shape[-2:] != (self.n_agents, self.obs_dim):
-                raise ValueError(f"agent network expects observations [..., {self.n_agents}, {self.obs_dim}], "
-                                 f"got {tuple(obs.shape)}")
+            self._check_obs(obs)
             self.in_norm.update(obs)
 
     def initial_hidden(self, *batch: int, device=None) -> torch.Tensor:

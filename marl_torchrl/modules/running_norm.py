@@ -60,14 +60,11 @@ class RunningStandardise(nn.Module):
         if n == 0:
             return
         b_mean, b_var = x.mean(0), x.var(0, unbiased=False)
-        total = self.count + n
-        if float(self.count) == 0.0:
-            mean, var = b_mean, b_var
-        else:
-            old_mean, old_var = self.mean.to(torch.float64), self.var.to(torch.float64)
-            delta = b_mean - old_mean
-            mean = old_mean + delta * (n / total)
-            var = (old_var * self.count + b_var * n + delta.pow(2) * self.count * n / total) / total
+        total = self.count + n  # with no samples yet (count 0) this is the batch's own mean and variance
+        old_mean, old_var = self.mean.to(torch.float64), self.var.to(torch.float64)
+        delta = b_mean - old_mean
+        mean = old_mean + delta * (n / total)
+        var = (old_var * self.count + b_var * n + delta.pow(2) * self.count * n / total) / total
         self.mean.copy_(mean)
         self.var.copy_(var)
         self.count.copy_(total)
