@@ -85,7 +85,9 @@ def summarise(rows: list[dict], metric: str) -> list[dict]:
     """Per variant: mean over seeds with a bootstrap interval over seeds, and, for an episode metric (a per-episode
     flag such as ``battle_won``), the Wilson interval of all its episodes pooled."""
     out = []
-    for variant in dict.fromkeys(map(label, rows)):
+    bases = list(dict.fromkeys(r["variant"] for r in rows))
+    order = sorted(rows, key=lambda r: (bases.index(r["variant"]), r["checkpoint"] == FINAL, int(r["frames"])))
+    for variant in dict.fromkeys(map(label, order)):  # each variant's checkpoints in order of frames
         runs = sorted((r for r in rows if label(r) == variant), key=lambda r: int(r["seed"]))
         values = [float(r[metric]) for r in runs]
         n = sum(int(r["episodes"]) for r in runs)

@@ -205,6 +205,27 @@ def table_row(row: dict) -> dict:
             "budget (frames)": row["total_frames"], "wall min (this CPU)": wall, **published}
 
 
+def replayed(results: Path) -> list[str]:
+    """Lines for the final models replayed over many more episodes (``final_eval.py``'s ``final_eval_<task>_summary.csv``
+    files; only final models, not earlier checkpoints), or none."""
+    lines = []
+    for path in sorted(results.glob("final_eval_*_summary.csv")):
+        task = path.name[len("final_eval_"):-len("_summary.csv")]
+        for r in _read_csv(path):
+            if "@" not in r["variant"]:
+                per_run = int(r["episodes"]) // max(int(r["n_seeds"]), 1)
+                lines.append(f"- {task} {r['variant']}: {r['metric'].replace('_', ' ')} {float(r['mean']):.3g} "
+                             f"[{float(r['ci_low']):.3g}, {float(r['ci_high']):.3g}], n={r['n_seeds']} seeds "
+                             f"({r['per_seed'].replace(';', ', ')}), {per_run} greedy episodes a run")
+    if not lines:
+        return []
+    return ["## The final models replayed over more episodes (`benchmarks/final_eval.py`)", "",
+            "A run's own final evaluation above plays its preset's `eval.final_episodes`; these replay the same final "
+            "models over many more greedy episodes on one env seed shared by all runs (the bracket: 95% "
+            "bootstrap interval over seeds). Runs measured here may be earlier ones than the table's rows.", "",
+            *lines, ""]
+
+
 def write_table(results: Path) -> Path:
     """``reproduce_table.md`` over every ``reproduce_*.csv`` in ``results`` (not the ``_curves.csv``)."""
     results = Path(results)
@@ -218,7 +239,7 @@ def write_table(results: Path) -> Path:
             "win rate; GridWorld: items collected). 'per agent': the mean divided by "
             "the number of agents. A published number is given only where our references state it; read its "
             "metric before comparing.", "",
-            markdown_table(rows, TABLE_FIELDS) if rows else "No reproduce_*.csv yet.", ""]
+            markdown_table(rows, TABLE_FIELDS) if rows else "No reproduce_*.csv yet.", "", *replayed(results)]
     out = results / "reproduce_table.md"
     out.write_text("\n".join(text))
     return out

@@ -33,7 +33,7 @@ def test_summary_is_the_mean_over_seeds_and_pools_the_episodes():
             {"variant": "a", "seed": "0", "episodes": "100", "battle_won": "0.8", **final},
             {"variant": "b", "seed": "0", "episodes": "50", "battle_won": "1.0", **final},
             {"variant": "a", "seed": "0", "episodes": "100", "battle_won": "0.5", **earlier}]
-    a, b, a_earlier = final_eval.summarise(rows, "battle_won")
+    a_earlier, a, b = final_eval.summarise(rows, "battle_won")  # a variant's checkpoints in order of frames
     assert (a_earlier["variant"], a_earlier["mean"], a_earlier["n_seeds"]) == ("a@2.50M", 0.5, 1)
     assert (a["variant"], a["n_seeds"], a["seeds"], a["per_seed"], a["episodes"]) == ("a", 2, "0;1", "0.8000;0.9000", 200)
     assert a["mean"] == pytest.approx(0.85) and a["ci_low"] <= 0.85 <= a["ci_high"]

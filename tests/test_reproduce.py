@@ -90,6 +90,16 @@ def test_csv_and_table(out, tmp_path):
     assert len(lines) == 3
     assert "0.6 [" in table and "none published" in table and "2.05M env steps" in table
     assert "win rate 0.9 [0.8, 1]" in table and "~0.95" in table and "not 3m alone" in table
+    assert "replayed" not in table
+    # final models replayed by final_eval.py: one line per variant's final models, earlier checkpoints left out
+    (results / "final_eval_smax_3m_summary.csv").write_text(
+        "variant,metric,n_seeds,seeds,per_seed,mean,ci_low,ci_high,episodes,pooled_ci_low,pooled_ci_high\n"
+        "pqn_vdn,battle_won,2,0;1,0.9038;0.8984,0.9011,0.8984,0.9038,4096,0.89,0.91\n"
+        "pqn_vdn@2.50M,battle_won,2,0;1,0.8;0.8,0.8,0.8,0.8,4096,0.79,0.81\n")
+    assert reproduce.main(["--table", "--results", str(results)]) == 0
+    table = (results / "reproduce_table.md").read_text()
+    assert "- smax_3m pqn_vdn: battle won 0.901 [0.898, 0.904], n=2 seeds (0.9038, 0.8984), 2048 greedy episodes a run" in table
+    assert "2.50M" not in table
 
 
 def test_a_variant_without_runs_keeps_its_row_and_curves(out, tmp_path, monkeypatch):
