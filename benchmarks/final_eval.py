@@ -33,31 +33,17 @@ sys.path.insert(0, str(ROOT))
 
 from marl_torchrl.checkpoint import load_checkpoint  # noqa: E402
 from marl_torchrl.evaluate import evaluate_policy, load_policy  # noqa: E402
-from marl_torchrl.report.stats import bootstrap_ci  # noqa: E402
+from marl_torchrl.report.stats import bootstrap_ci, wilson_ci as wilson  # noqa: E402
+from marl_torchrl.report.tables import write_csv  # noqa: E402
 
 FINAL = "final_model.pt"
 RUN_NAME = re.compile(r"(?P<variant>.+)_s(?P<seed>\d+)$")
-Z95 = 1.959964
 
 
-def wilson(successes: float, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion.
-
-    >>> [round(x, 3) for x in wilson(120, 128)]
-    [0.882, 0.969]
-    """
-    if n <= 0:
-        return float("nan"), float("nan")
-    p, z2 = successes / n, Z95 ** 2
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))  # exact at p = 0 and p = 1
-
-
-def evaluate_run(run: Path, episodes: int, batch: int, eval_seed: int, name: str = FINAL) -> dict:
-    """One row: the checkpoint ``name`` of ``run`` over ``episodes`` greedy episodes, ``batch`` envs at a time."""
+def evaluate_run(run: Path, episodes: int, batch: int, eval_seed: int, name: str, frames: int) -> dict:
+    """One row: the checkpoint ``name`` (written at ``frames``) of ``run`` over ``episodes`` greedy episodes,
+    ``batch`` envs at a time."""
     checkpoint = run / "models" / name
-    frames = load_checkpoint(checkpoint)["counters"]["frames"]
     rounds = math.ceil(episodes / batch)
     env, policy, cfg, info = load_policy(str(checkpoint), episodes=batch, seed=eval_seed)
     metrics = evaluate_policy(env, policy, max_steps=info.max_steps, rounds=rounds)
@@ -68,10 +54,10 @@ def evaluate_run(run: Path, episodes: int, batch: int, eval_seed: int, name: str
            "episodes": int(metrics["eval/episodes"]), "eval_seed": eval_seed,
            "ep_reward": round(metrics["eval/ep_reward"], 4)}
     for key, value in metrics.items():
-        name = key.split("/", 1)[1]
-        if name not in ("ep_reward", "std_ep_reward", "ep_length", "episodes"):
+        metric = key.split("/", 1)[1]
+        if metric not in ("ep_reward", "std_ep_reward", "ep_length", "episodes"):
             low, high = wilson(value * row["episodes"], row["episodes"])
-            row.update({name: round(value, 4), f"{name}_ci_low": round(low, 4), f"{name}_ci_high": round(high, 4)})
+            row.update({metric: round(value, 4), f"{metric}_ci_low": round(low, 4), f"{metric}_ci_high": round(high, 4)})
     return row
 
 
@@ -100,12 +86,9 @@ def summarise(rows: list[dict], metric: str) -> list[dict]:
     return out
 
 
-def write(path: Path, rows: list[dict]) -> None:
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+def columns(rows: list[dict]) -> list[str]:
+    """Every key of ``rows`` in first-seen order (runs of different envs log different episode metrics)."""
+    return list(dict.fromkeys(k for r in rows for k in r))
 
 
 def plot(summary: list[dict], rows: list[dict], metric: str, path: Path, target: float | None) -> None:
@@ -165,14 +148,14 @@ def main() -> None:
             print(f"{run.name}/{args.checkpoint}: done, skipped")
             continue
         rows = [r for r in rows if not any(r is o for o in same)]  # an older evaluation of it is replaced
-        rows.append(evaluate_run(run, args.episodes, args.batch, args.eval_seed, args.checkpoint))
+        rows.append(evaluate_run(run, args.episodes, args.batch, args.eval_seed, args.checkpoint, frames))
         print(run.name, rows[-1], flush=True)
-        write(path, rows)
+        write_csv(rows, columns(rows), path)
     fixed = ("task", "variant", "seed", "checkpoint", "frames", "episodes", "eval_seed", "ep_reward")
     metric = args.metric or next((k for k in rows[0] if k not in fixed and not k.endswith(("_low", "_high"))),
                                  "ep_reward")
     summary = summarise(rows, metric)
-    write(path.with_name(path.stem + "_summary.csv"), summary)
+    write_csv(summary, columns(summary), path.with_name(path.stem + "_summary.csv"))
     plot(summary, rows, metric, path.with_suffix(".png"), args.target)
     for s in summary:
         print(s)

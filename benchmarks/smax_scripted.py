@@ -18,21 +18,14 @@ Writes ``benchmarks/results/smax_scripted.csv`` (win rate with a 95% Wilson inte
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from marl_torchrl.report.stats import wilson_ci as wilson  # noqa: E402
 from marl_torchrl.report.tables import write_csv  # noqa: E402
-
-
-def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a win rate."""
-    p, d = wins / n, 1 + z * z / n
-    centre, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def build(map_name: str, policy: str, eps: float):

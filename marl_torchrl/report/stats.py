@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = ["iqm_weights", "iqm", "percentile_ci", "stratified_bootstrap", "bootstrap_ci",
-           "prob_improvement", "prob_improvement_ci"]
+           "prob_improvement", "prob_improvement_ci", "wilson_ci"]
 
 Stat = Callable[[np.ndarray], np.ndarray]
 
@@ -137,3 +137,19 @@ def prob_improvement_ci(x_by_task: Sequence[Sequence[float]], y_by_task: Sequenc
         ys.append(y[rng.integers(0, len(y), size=(reps, len(y)))])
     lo, hi = percentile_ci(_poi(xs, ys), level)
     return prob_improvement(x_by_task, y_by_task), lo, hi
+
+
+def wilson_ci(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (a win rate over ``n`` episodes), kept inside
+    ``[0, 1]`` and around ``successes / n`` exactly (no float error at 0 or 1).
+
+    >>> [round(x, 3) for x in wilson_ci(120, 128)]
+    [0.882, 0.968]
+    >>> wilson_ci(10, 10)[1]
+    1.0
+    """
+    if n <= 0:
+        return float("nan"), float("nan")
+    p, d = successes / n, 1 + z * z / n
+    centre, half = (p + z * z / (2 * n)) / d, z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, min(p, float(centre - half))), min(1.0, max(p, float(centre + half)))
