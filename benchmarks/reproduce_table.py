@@ -213,10 +213,12 @@ def replayed(results: Path) -> list[str]:
         task = path.name[len("final_eval_"):-len("_summary.csv")]
         for r in _read_csv(path):
             if "@" not in r["variant"]:
-                per_run = int(r["episodes"]) // max(int(r["n_seeds"]), 1)
-                lines.append(f"- {task} {r['variant']}: {r['metric'].replace('_', ' ')} {float(r['mean']):.3g} "
-                             f"[{float(r['ci_low']):.3g}, {float(r['ci_high']):.3g}], n={r['n_seeds']} seeds "
-                             f"({r['per_seed'].replace(';', ', ')}), {per_run} greedy episodes a run")
+                n = int(r["n_seeds"])
+                per_run = int(r["episodes"]) // max(n, 1)
+                spread = (f" [{float(r['ci_low']):.3g}, {float(r['ci_high']):.3g}], n={n} seeds "
+                          f"({r['per_seed'].replace(';', ', ')})" if n > 1 else ", 1 seed (no interval over seeds)")
+                lines.append(f"- {task} {r['variant']}: {r['metric'].replace('_', ' ')} {float(r['mean']):.3g}"
+                             f"{spread}, {per_run} greedy episodes a run")
     if not lines:
         return []
     return ["## The final models replayed over more episodes (`benchmarks/final_eval.py`)", "",

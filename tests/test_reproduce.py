@@ -95,10 +95,12 @@ def test_csv_and_table(out, tmp_path):
     (results / "final_eval_smax_3m_summary.csv").write_text(
         "variant,metric,n_seeds,seeds,per_seed,mean,ci_low,ci_high,episodes,pooled_ci_low,pooled_ci_high\n"
         "pqn_vdn,battle_won,2,0;1,0.9038;0.8984,0.9011,0.8984,0.9038,4096,0.89,0.91\n"
-        "pqn_vdn@2.50M,battle_won,2,0;1,0.8;0.8,0.8,0.8,0.8,4096,0.79,0.81\n")
+        "pqn_vdn@2.50M,battle_won,2,0;1,0.8;0.8,0.8,0.8,0.8,4096,0.79,0.81\n"
+        "pqn_h384,battle_won,1,0,0.92,0.92,0.92,0.92,2048,0.91,0.93\n")
     assert reproduce.main(["--table", "--results", str(results)]) == 0
     table = (results / "reproduce_table.md").read_text()
     assert "- smax_3m pqn_vdn: battle won 0.901 [0.898, 0.904], n=2 seeds (0.9038, 0.8984), 2048 greedy episodes a run" in table
+    assert "- smax_3m pqn_h384: battle won 0.92, 1 seed (no interval over seeds), 2048 greedy episodes a run" in table
     assert "2.50M" not in table
 
 
