@@ -187,3 +187,14 @@ def test_a_tiny_suite_runs_through_the_multirun_path_and_a_rerun_skips_it(tmp_pa
     text = capsys.readouterr().out
     assert "vdn_quick s0: done, skipped" in text and "sweep of" not in text
     assert final.stat().st_mtime_ns == stamp
+
+
+def test_the_benchmarks_readme_copy_of_the_table_is_current():
+    """benchmarks/README.md repeats the committed results/reproduce_table.md (the table's rows and the replayed
+    final models): every such line of the generated table is in the README, so the two cannot drift apart."""
+    generated = (ROOT / "benchmarks" / "results" / "reproduce_table.md").read_text().splitlines()
+    readme = set((ROOT / "benchmarks" / "README.md").read_text().splitlines())
+    rows = [line for line in generated if line.startswith("| ") or line.startswith("- ")]
+    assert len(rows) > 5
+    missing = [line for line in rows if line not in readme]
+    assert not missing, "benchmarks/README.md lacks these lines of results/reproduce_table.md:\n" + "\n".join(missing)
